@@ -1,0 +1,3 @@
+module github.com/fulfil/fulfil
+
+go 1.26.8
