@@ -1,0 +1,162 @@
+package natsembed
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// readyTimeout bounds how long Start waits for the server to accept connections.
+const readyTimeout = 10 * time.Second
+
+// Options configure an embedded server. Zero fields take the defaults given beside them.
+type Options struct {
+	// DataDir holds the JetStream store. Required; created if missing.
+	DataDir string
+	// Host to listen on (default "127.0.0.1").
+	Host string
+	// Port to listen on (default -1: a random free port).
+	Port int
+	// ServerName names the server in logs and monitoring (default: the generated server ID).
+	ServerName string
+	// SyncInterval is how often JetStream syncs its files to disk (0: the server's default,
+	// two minutes). See the package documentation for what survives which failure.
+	SyncInterval time.Duration
+	// SyncAlways syncs every write to disk before it is acknowledged.
+	SyncAlways bool
+	// MaxPayload is the largest message the server accepts (0: the server's default, 1 MiB).
+	MaxPayload int32
+	// Logger receives the server's warnings and errors (nil: discard them). Notices are
+	// logged at debug level.
+	Logger *zap.Logger
+}
+
+// Server is a running embedded NATS server with JetStream enabled.
+type Server struct {
+	ns *server.Server
+}
+
+// Start starts a server and waits until it accepts connections and JetStream is enabled.
+// It returns an error when DataDir is empty or unusable, or the server cannot start within
+// 10 seconds (for example because the port is taken).
+func Start(opts Options) (*Server, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("natsembed: DataDir is required")
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("natsembed: data dir: %w", err)
+	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.Port == 0 {
+		opts.Port = server.RANDOM_PORT
+	}
+	ns, err := server.NewServer(&server.Options{
+		ServerName:             opts.ServerName,
+		Host:                   opts.Host,
+		Port:                   opts.Port,
+		MaxPayload:             opts.MaxPayload,
+		JetStream:              true,
+		StoreDir:               opts.DataDir,
+		SyncInterval:           opts.SyncInterval,
+		SyncAlways:             opts.SyncAlways,
+		NoSigs:                 true,
+		DisableJetStreamBanner: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	log := &zapLogger{log: opts.Logger}
+	if log.log == nil {
+		log.log = zap.NewNop()
+	}
+	log.log = log.log.Named("nats-server")
+	ns.SetLoggerV2(log, false, false, false)
+
+	ns.Start()
+	if err := waitReady(ns, log); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	if !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, errors.New("natsembed: JetStream did not start")
+	}
+	return &Server{ns: ns}, nil
+}
+
+// waitReady waits until ns accepts connections, returning early with the fatal error the
+// server logged when it gives up (a taken port, an unusable store directory).
+func waitReady(ns *server.Server, log *zapLogger) error {
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		if err := log.fatal(); err != nil {
+			return err
+		}
+		if ns.ReadyForConnections(50 * time.Millisecond) {
+			return nil
+		}
+	}
+	if err := log.fatal(); err != nil {
+		return err
+	}
+	return fmt.Errorf("server not ready for connections after %s", readyTimeout)
+}
+
+// ClientURL returns the URL clients connect to, e.g. "nats://127.0.0.1:4222".
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Shutdown stops the server and waits until it has stopped. It is safe to call more than once.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+// zapLogger bridges the server's logger to zap and remembers the first fatal error, which
+// the server reports instead of returning it from Start.
+type zapLogger struct {
+	log *zap.Logger
+
+	mu  sync.Mutex
+	err error
+}
+
+func (l *zapLogger) fatal() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+func (l *zapLogger) Noticef(format string, v ...any) { l.emit(zap.DebugLevel, format, v) }
+func (l *zapLogger) Warnf(format string, v ...any)   { l.emit(zap.WarnLevel, format, v) }
+func (l *zapLogger) Errorf(format string, v ...any)  { l.emit(zap.ErrorLevel, format, v) }
+func (l *zapLogger) Debugf(format string, v ...any)  {}
+func (l *zapLogger) Tracef(format string, v ...any)  {}
+
+// Fatalf logs at error level and records the error: the server stops by itself where it must,
+// and the embedding process decides whether to exit.
+func (l *zapLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg)
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = errors.New(msg)
+	}
+	l.mu.Unlock()
+}
+
+func (l *zapLogger) emit(level zapcore.Level, format string, v []any) {
+	if ce := l.log.Check(level, ""); ce != nil {
+		ce.Message = fmt.Sprintf(format, v...)
+		ce.Write()
+	}
+}
