@@ -1,0 +1,331 @@
+package partnerclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+)
+
+// maxBody bounds the response body read from the server.
+const maxBody = 8 << 20
+
+// Client calls the Yeastar Partner Portal OpenAPI. It is safe for concurrent use; all
+// goroutines share one cached access token. Create it with New.
+type Client struct {
+	base           *url.URL
+	hc             *http.Client
+	userAgent      string
+	rps            float64
+	burst          int
+	limiter        *rate.Limiter
+	requestTimeout time.Duration
+	refreshMargin  time.Duration
+	log            *zap.Logger
+	now            func() time.Time
+	allowInsecure  bool
+	clientID       string
+	clientSecret   string
+
+	tokMu  sync.Mutex
+	tok    *token // nil until the first login
+	flight singleflight.Group
+
+	tokenRequests  atomic.Int64
+	tokenRefreshes atomic.Int64
+	calls          map[Endpoint]*atomic.Int64 // fixed keys: AllEndpoints
+}
+
+// Stats counts the requests a Client has sent.
+type Stats struct {
+	TokenRequests  int64              // token calls (logins and refreshes)
+	TokenRefreshes int64              // token calls with grant_type=refresh_token
+	Calls          map[Endpoint]int64 // HTTP requests per endpoint, token calls included
+}
+
+// New returns a client for the API at baseURL (e.g. https://openapi.partner.yeastar.com).
+// baseURL must be https, or http on a loopback host, or http anywhere with
+// WithAllowInsecure(true). New returns an error wrapping ErrInvalidOption for a bad
+// base URL or option.
+func New(baseURL string, opts ...Option) (*Client, error) {
+	c := &Client{
+		userAgent:      DefaultUserAgent,
+		rps:            DefaultRateLimit,
+		burst:          DefaultRateBurst,
+		requestTimeout: DefaultRequestTimeout,
+		refreshMargin:  DefaultTokenRefreshMargin,
+		log:            zap.NewNop(),
+		now:            time.Now,
+		calls:          make(map[Endpoint]*atomic.Int64, len(AllEndpoints)),
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("nil option")
+		}
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	base, err := parseBase(baseURL, c.allowInsecure)
+	if err != nil {
+		return nil, err
+	}
+	c.base = base
+	if c.hc == nil {
+		c.hc = defaultHTTPClient()
+	}
+	c.limiter = rate.NewLimiter(rate.Inf, 0)
+	if c.rps > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(c.rps), c.burst)
+	}
+	for _, ep := range AllEndpoints {
+		c.calls[ep] = new(atomic.Int64)
+	}
+	return c, nil
+}
+
+// parseBase checks the base URL: a scheme, a host, no query, and TLS unless the host is
+// a loopback address or insecure is allowed.
+func parseBase(raw string, allowInsecure bool) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, invalid("base URL: %v", err)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, invalid("base URL %q: want scheme://host[:port][/path]", u.Redacted())
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !allowInsecure && !isLoopback(u.Hostname()) {
+			return nil, invalid("base URL %q: plain http to a non-loopback host needs WithAllowInsecure(true)", u.Redacted())
+		}
+	default:
+		return nil, invalid("base URL %q: scheme must be https or http", u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// defaultHTTPClient keeps many idle connections to the one host the client talks to.
+func defaultHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
+}
+
+// String describes the client without secrets.
+func (c *Client) String() string {
+	creds := "missing"
+	if c.hasCredentials() {
+		creds = "set"
+	}
+	return fmt.Sprintf("partnerclient.Client{base: %s, client_id: %q, credentials: %s}", c.base.Redacted(), c.clientID, creds)
+}
+
+// Stats returns the request counters.
+func (c *Client) Stats() Stats {
+	s := Stats{
+		TokenRequests:  c.tokenRequests.Load(),
+		TokenRefreshes: c.tokenRefreshes.Load(),
+		Calls:          make(map[Endpoint]int64, len(c.calls)),
+	}
+	for ep, n := range c.calls {
+		s.Calls[ep] = n.Load()
+	}
+	return s
+}
+
+func (c *Client) hasCredentials() bool { return c.clientID != "" && c.clientSecret != "" }
+
+// withTimeout applies the per-call timeout; the caller's earlier deadline still wins.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.requestTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.requestTimeout)
+}
+
+// request is one HTTP request to the API.
+type request struct {
+	ep          Endpoint
+	method      string
+	path        string // escaped
+	query       url.Values
+	body        []byte
+	contentType string
+	auth        string // Authorization header value; empty for token calls
+}
+
+// response is the successful answer of one request.
+type response struct {
+	result    []byte // the envelope's result
+	status    int
+	requestID string
+}
+
+// send performs one HTTP request and returns the envelope's result, or an *Error. It
+// never retries.
+func (c *Client) send(ctx context.Context, r request) (resp response, err error) {
+	c.calls[r.ep].Add(1)
+	start := time.Now()
+	var env envelope
+	defer func() { c.logRequest(r.ep, start, resp.status, env, err) }()
+
+	if err := c.limiter.Wait(ctx); err != nil {
+		return resp, &Error{Endpoint: r.ep, Err: err}
+	}
+	u := *c.base
+	u.RawPath = c.base.EscapedPath() + r.path // r.path is escaped
+	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
+		return resp, &Error{Endpoint: r.ep, Err: err}
+	}
+	u.RawQuery = r.query.Encode()
+	var sent atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) }}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), r.method, u.String(), body)
+	if err != nil {
+		return resp, &Error{Endpoint: r.ep, Err: err}
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
+	hresp, err := c.hc.Do(req)
+	if err != nil {
+		return resp, &Error{Endpoint: r.ep, Sent: sent.Load(), Err: c.redactErr(err)}
+	}
+	defer hresp.Body.Close()
+	resp.status = hresp.StatusCode
+	e := &Error{
+		Endpoint:   r.ep,
+		StatusCode: hresp.StatusCode,
+		RetryAfter: parseRetryAfter(hresp.Header.Get("Retry-After"), c.now()),
+		Sent:       true,
+	}
+	raw, err := io.ReadAll(io.LimitReader(hresp.Body, maxBody))
+	if err != nil {
+		e.Err = fmt.Errorf("read body: %w", c.redactErr(err))
+		return resp, e
+	}
+	env, err = decodeEnvelope(raw)
+	if err != nil {
+		e.Err = err
+		return resp, e
+	}
+	e.RequestID = string(env.RequestID)
+	if env.Code != CodeSuccess {
+		e.Code = c.redact(string(env.Code))
+		e.Message = c.redact(string(env.DetailMessage))
+		if len(env.Result) > 0 {
+			e.Result = []byte(c.redact(string(env.Result)))
+		}
+		return resp, e
+	}
+	resp.result = env.Result
+	resp.requestID = string(env.RequestID)
+	return resp, nil
+}
+
+// decodeResult runs a decoder on a successful response. A failure is an *Error with
+// the response's status, so that Classify sees a 2xx whose body could not be read.
+func decodeResult[T any](ep Endpoint, resp response, decode func(json.RawMessage) (T, error)) (T, error) {
+	v, err := decode(resp.result)
+	if err != nil {
+		var zero T
+		return zero, &Error{Endpoint: ep, StatusCode: resp.status, Code: CodeSuccess, RequestID: resp.requestID, Sent: true, Err: err}
+	}
+	return v, nil
+}
+
+func (c *Client) logRequest(ep Endpoint, start time.Time, status int, env envelope, err error) {
+	ce := c.log.Check(zap.DebugLevel, "partner request")
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{
+		zap.String("endpoint", string(ep)),
+		zap.Int("status", status),
+		zap.String("code", c.redact(string(env.Code))),
+		zap.String("request_id", string(env.RequestID)),
+		zap.Duration("duration", time.Since(start)),
+	}
+	if err != nil {
+		fields = append(fields, zap.String("error", err.Error()))
+	}
+	ce.Write(fields...)
+}
+
+// redact removes the secret and the current tokens from text the server sent back.
+func (c *Client) redact(s string) string {
+	for _, secret := range c.secrets() {
+		if secret != "" && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
+}
+
+// redactErr hides secrets in a transport error, which is rare but costs nothing to check.
+func (c *Client) redactErr(err error) error {
+	if msg := err.Error(); c.redact(msg) != msg {
+		return redactedError{msg: c.redact(msg), err: err}
+	}
+	return err
+}
+
+func (c *Client) secrets() []string {
+	c.tokMu.Lock()
+	defer c.tokMu.Unlock()
+	s := []string{c.clientSecret}
+	if c.tok != nil {
+		s = append(s, c.tok.access, c.tok.refresh)
+	}
+	return s
+}
+
+// redactedError keeps the cause for errors.Is while printing a redacted message.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (r redactedError) Error() string { return r.msg }
+func (r redactedError) Unwrap() error { return r.err }

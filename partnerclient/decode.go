@@ -1,0 +1,230 @@
+package partnerclient
+
+// Response decoding. The shapes marked [TRUNCATED] in REFERENCE.md follow ASSUMED.md; when
+// a real response is captured, this file is the one to change. Every decoder is tolerant:
+// IDs and numbers may be strings or numbers, unknown fields are ignored, and results
+// documented as "Object<…> (a list in practice)" may be a list, an object wrapping a
+// list, or a single object.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// envelope is the body every endpoint answers with.
+type envelope struct {
+	Code          FlexString      `json:"code"`
+	DetailMessage FlexString      `json:"detailMessage"`
+	RequestID     FlexString      `json:"requestId"`
+	Result        json.RawMessage `json:"result"`
+}
+
+var errNotObject = errors.New("body is not a JSON object")
+
+// decodeEnvelope decodes a response body. It fails unless the body is a JSON object.
+func decodeEnvelope(body []byte) (envelope, error) {
+	var env envelope
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return env, errNotObject
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	return env, nil
+}
+
+// isNull reports whether raw is absent or JSON null.
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+}
+
+// decodeObject decodes a result that must be a JSON object into a T.
+func decodeObject[T any](raw json.RawMessage) (T, error) {
+	var v T
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return v, errors.New("decode result: not a JSON object")
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("decode result: %w", err)
+	}
+	return v, nil
+}
+
+// listKeys are the names under which an object-wrapped list is looked for.
+var listKeys = []string{"results", "list", "records", "items", "data", "rows"}
+
+// decodeList decodes a list result: a JSON array, an object wrapping one (under one of
+// listKeys, or as its only field), a single object (one item), or null (no items).
+func decodeList[T any](raw json.RawMessage) ([]T, error) {
+	raw = bytes.TrimSpace(raw)
+	if isNull(raw) {
+		return []T{}, nil
+	}
+	switch raw[0] {
+	case '[':
+		var items []T
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("decode result list: %w", err)
+		}
+		if items == nil {
+			items = []T{}
+		}
+		return items, nil
+	case '{':
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, fmt.Errorf("decode result list: %w", err)
+		}
+		if inner, ok := wrappedList(fields); ok {
+			return decodeList[T](inner)
+		}
+		item, err := decodeObject[T](raw)
+		if err != nil {
+			return nil, err
+		}
+		return []T{item}, nil
+	}
+	return nil, errors.New("decode result list: neither a list nor an object")
+}
+
+// wrappedList finds the list inside an object that wraps one.
+func wrappedList(fields map[string]json.RawMessage) (json.RawMessage, bool) {
+	isList := func(v json.RawMessage) bool {
+		v = bytes.TrimSpace(v)
+		return len(v) > 0 && (v[0] == '[' || bytes.Equal(v, []byte("null")))
+	}
+	for _, k := range listKeys {
+		if v, ok := fields[k]; ok && isList(v) {
+			return v, true
+		}
+	}
+	if len(fields) == 1 {
+		for _, v := range fields {
+			if isList(v) {
+				return v, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// pageWire is Page with counters that may be strings.
+type pageWire struct {
+	Count     ID              `json:"count"`
+	PageNo    ID              `json:"pageNo"`
+	PageSize  ID              `json:"pageSize"`
+	Results   json.RawMessage `json:"results"`
+	Total     ID              `json:"total"`
+	TotalPage ID              `json:"totalPage"`
+}
+
+// decodePage decodes the paging wrapper of the list endpoints.
+func decodePage[T any](raw json.RawMessage) (Page[T], error) {
+	w, err := decodeObject[pageWire](raw)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	items, err := decodeList[T](w.Results)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	return Page[T]{
+		Count:     int(w.Count),
+		PageNo:    int(w.PageNo),
+		PageSize:  int(w.PageSize),
+		Results:   items,
+		Total:     int(w.Total),
+		TotalPage: int(w.TotalPage),
+	}, nil
+}
+
+// decodeBool decodes a Boolean result: true/false, "true"/"false", 1/0, or an object with
+// a single Boolean field under key (e.g. {"autoRenew": true}).
+func decodeBool(raw json.RawMessage, key string) (bool, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '{' {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return false, fmt.Errorf("decode result: %w", err)
+		}
+		v, ok := fields[key]
+		if !ok {
+			return false, fmt.Errorf("decode result: no %q field", key)
+		}
+		raw = bytes.TrimSpace(v)
+	}
+	var s FlexString
+	if err := json.Unmarshal(raw, &s); err != nil || isNull(raw) {
+		return false, fmt.Errorf("decode result: %s is not a Boolean", truncate(raw))
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(string(s)))
+	if err != nil {
+		return false, fmt.Errorf("decode result: %s is not a Boolean", truncate(raw))
+	}
+	return b, nil
+}
+
+// truncate shortens a raw value for an error message.
+func truncate(raw []byte) string {
+	const n = 64
+	if len(raw) > n {
+		return string(raw[:n]) + "…"
+	}
+	return string(raw)
+}
+
+// tokenWire is Token with an expiresIn that may be a number.
+type tokenWire struct {
+	AccessToken  string     `json:"token"`
+	RefreshToken string     `json:"refreshToken"`
+	TokenHead    string     `json:"tokenHead"`
+	ExpiresIn    FlexString `json:"expiresIn"`
+}
+
+// decodeToken decodes the result of both token calls. A missing or unreadable expiresIn
+// falls back to the documented 30 minutes.
+func decodeToken(raw json.RawMessage) (Token, time.Duration, error) {
+	w, err := decodeObject[tokenWire](raw)
+	if err != nil {
+		return Token{}, 0, err
+	}
+	if strings.TrimSpace(w.AccessToken) == "" {
+		return Token{}, 0, errors.New("decode result: no access token")
+	}
+	t := Token{AccessToken: w.AccessToken, RefreshToken: w.RefreshToken, TokenHead: w.TokenHead, ExpiresIn: string(w.ExpiresIn)}
+	const documented = 30 * time.Minute
+	ttl := documented
+	if secs, err := strconv.ParseInt(strings.TrimSpace(t.ExpiresIn), 10, 64); err == nil && secs > 0 {
+		ttl = time.Duration(min(secs, int64(maxTokenTTL/time.Second))) * time.Second
+	}
+	return t, ttl, nil
+}
+
+// maxTokenTTL caps expiresIn.
+const maxTokenTTL = 365 * 24 * time.Hour
+
+// Per-endpoint decoders of the result.
+var (
+	decodeProductPage      = decodePage[Product]
+	decodeProduct          = decodeObject[Product]
+	decodePurchaseInfo     = decodeObject[PurchaseInfo]
+	decodeBillingContacts  = decodeList[BillingContact]
+	decodeSubordinateUsers = decodeList[SubordinateUser]
+	decodeOrderResult      = decodeObject[OrderResult]
+	decodeOrderPage        = decodePage[OrderSummary]
+	decodeOrderDetails     = decodeObject[OrderDetails]
+	decodeActivationCode   = decodeObject[ActivationCode]
+)
+
+func decodeAutoRenewStatus(raw json.RawMessage) (bool, error) { return decodeBool(raw, "autoRenew") }
+
+// decodeEnableAutoRenewal reads a Boolean result (an object is read under "result").
+func decodeEnableAutoRenewal(raw json.RawMessage) (bool, error) { return decodeBool(raw, "result") }

@@ -1,0 +1,60 @@
+// Package partnerclient is a client of the Yeastar Partner Portal OpenAPI: the calls
+// fulfil makes to buy and set up P-Series Software Edition licences.
+//
+// Create one Client per partner account and share it; it is safe for concurrent use:
+//
+//	c, err := partnerclient.New("https://openapi.partner.yeastar.com",
+//		partnerclient.WithCredentials(id, secret),
+//		partnerclient.WithLogger(log))
+//	info, err := c.PurchaseInfo(ctx, 12, "")
+//
+// # Side effects
+//
+// Two calls change state on the partner side: CreateOrder (places an order and may spend
+// money) and EnableAutoRenewal. Endpoint.SideEffect reports them. Every other call only
+// reads and may be repeated freely. The API has no idempotency key, so a side-effecting
+// call whose answer was lost must be looked up (ListOrders, OrderDetails,
+// AutoRenewStatus) before it is sent again.
+//
+// The client never retries a call on its own, with one exception: when the server
+// refuses the access token (HTTP 401 or code token_invalid), it re-authenticates once
+// and repeats the call once. That is safe for side-effecting calls too, because a 401
+// means the server refused before acting.
+//
+// # Errors
+//
+// A failed call returns an *Error carrying the endpoint, HTTP status, envelope code,
+// detail message, request ID, Retry-After and whether the request was sent; it matches
+// ErrNotFound, ErrValidation, ErrUnauthorized and ErrRateLimited with errors.Is. A call
+// succeeds only when the envelope code is "success". Classify turns any error into an
+// Outcome (see its rules):
+//
+//   - OutcomeRetryable: no response before sending, 429, 5xx or an unreadable 2xx of a
+//     read-only call, and transport errors of read-only calls;
+//   - OutcomeUnknown: a side-effecting call that was sent and then got no answer, a 5xx,
+//     or an unreadable 2xx;
+//   - OutcomePermanent: 4xx (validation, not found, forbidden, bad credentials), a 2xx
+//     business refusal, and errors that are not *Error such as ErrMissingCredentials.
+//
+// Error values, String and the debug logs never contain the client secret or a token.
+//
+// # Token lifecycle
+//
+// The first call logs in (grant_type=pp_credentials) and caches the access token;
+// concurrent callers share that one token request. The token is refreshed
+// (grant_type=refresh_token) when expiresIn minus the refresh margin (default 60 s, at
+// most half the lifetime) has passed; when the refresh fails, the client logs in again.
+// A token the server refuses is dropped and replaced once per call, as above.
+// Authenticate does the same without a business call, for readiness checks.
+//
+// # Rate limit and timeouts
+//
+// Requests, token calls included, pass a token-bucket limiter (default 50 per second,
+// burst 100; WithRateLimit(0, 0) removes it). Each call is bounded by the request timeout
+// (default 15 s) unless the caller's context ends earlier; a call stopped while waiting
+// for the limiter was not sent.
+//
+// Response shapes the documentation leaves out follow ASSUMED.md and are decoded in
+// decode.go only; decoders accept IDs as strings or numbers, ignore unknown fields, and
+// accept a list result wrapped in an object.
+package partnerclient

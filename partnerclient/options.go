@@ -1,0 +1,137 @@
+package partnerclient
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Version is the version of this client, sent in the default User-Agent.
+const Version = "0.1.0"
+
+// Defaults.
+const (
+	DefaultUserAgent          = "fulfil/" + Version + " (+https://github.com/fulfil/fulfil)"
+	DefaultRateLimit          = 50 // requests per second
+	DefaultRateBurst          = 100
+	DefaultRequestTimeout     = 15 * time.Second
+	DefaultTokenRefreshMargin = 60 * time.Second
+)
+
+// Option configures a Client. Options check their input; an error wraps ErrInvalidOption.
+type Option func(*Client) error
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithCredentials sets the client ID and secret of the partner account. Without both,
+// every call fails with ErrMissingCredentials.
+func WithCredentials(clientID, clientSecret string) Option {
+	return func(c *Client) error {
+		if strings.ContainsAny(clientID, "\r\n") {
+			return invalid("client ID contains a line break")
+		}
+		c.clientID, c.clientSecret = clientID, clientSecret
+		return nil
+	}
+}
+
+// WithHTTPClient replaces the default HTTP client (a keep-alive transport tuned for
+// many concurrent calls to one host). Its Timeout, if any, adds to the per-call timeout.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return invalid("nil HTTP client")
+		}
+		c.hc = hc
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header the API requires (default DefaultUserAgent).
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		if strings.TrimSpace(ua) == "" || strings.ContainsAny(ua, "\r\n") {
+			return invalid("user agent %q", ua)
+		}
+		c.userAgent = ua
+		return nil
+	}
+}
+
+// WithRateLimit limits the requests sent (token calls included) to rps per second with
+// bursts of burst. rps 0 means unlimited. The default is DefaultRateLimit, DefaultRateBurst.
+func WithRateLimit(rps float64, burst int) Option {
+	return func(c *Client) error {
+		if math.IsNaN(rps) || math.IsInf(rps, 0) || rps < 0 {
+			return invalid("rate %v per second", rps)
+		}
+		if rps > 0 && burst < 1 {
+			return invalid("burst %d", burst)
+		}
+		c.rps, c.burst = rps, burst
+		return nil
+	}
+}
+
+// WithRequestTimeout bounds each call (its token request, its attempts and their
+// bodies) unless the caller's context ends earlier. 0 disables it; the default is
+// DefaultRequestTimeout.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 {
+			return invalid("request timeout %v", d)
+		}
+		c.requestTimeout = d
+		return nil
+	}
+}
+
+// WithTokenRefreshMargin makes the client refresh the access token this long before it
+// expires (default DefaultTokenRefreshMargin), at most half the token's lifetime.
+func WithTokenRefreshMargin(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 {
+			return invalid("token refresh margin %v", d)
+		}
+		c.refreshMargin = d
+		return nil
+	}
+}
+
+// WithLogger logs every request at debug level: endpoint, HTTP status, code, request ID
+// and duration. Tokens and the client secret are never logged. The default logs nothing.
+func WithLogger(l *zap.Logger) Option {
+	return func(c *Client) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithClock sets the clock used for token expiry and Retry-After dates (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) error {
+		if now == nil {
+			return invalid("nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithAllowInsecure allows a plain http:// base URL on a host that is not a loopback
+// address. Loopback http:// (for the simulator) is always allowed.
+func WithAllowInsecure(allow bool) Option {
+	return func(c *Client) error {
+		c.allowInsecure = allow
+		return nil
+	}
+}
