@@ -1,0 +1,189 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/partnerclient"
+)
+
+// errNoCodeYet means the activation code is not generated yet.
+var errNoCodeYet = errors.New("activation code not generated yet")
+
+// postOrder enables auto-renewal and fetches the activation code, concurrently. Both are retried
+// to completion within the budget: the order cannot be undone, so the saga recovers forward.
+func (r *run) postOrder(ctx context.Context) error {
+	if err := r.learnProductNo(ctx); err != nil {
+		return err
+	}
+	var steps []func(context.Context) error
+	if r.st.Renewal == nil {
+		steps = append(steps, r.enableRenewal)
+	}
+	if r.st.Activation == nil {
+		steps = append(steps, r.fetchActivation)
+	}
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = step(ctx)
+		}()
+	}
+	wg.Wait()
+	// A terminal failure wins over a retry; a stop (lost checkpoint) wins over both.
+	var retry error
+	var f *Failure
+	for _, err := range errs {
+		var se stopError
+		switch {
+		case err == nil:
+		case errors.As(err, &se):
+			return err
+		case errors.As(err, &f):
+		case retry == nil:
+			retry = err
+		}
+	}
+	if f != nil {
+		return f
+	}
+	return retry
+}
+
+// learnProductNo makes sure the order's SN is known (an answer without productNo is completed
+// from the order details).
+func (r *run) learnProductNo(ctx context.Context) error {
+	res := r.st.Order.Result
+	if res.ProductNo != "" {
+		return nil
+	}
+	if r.st.Product != nil && r.st.Product.ProductNo != "" {
+		res.ProductNo = r.st.Product.ProductNo
+		return nil
+	}
+	step := messages.StepCreateOrder
+	_, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
+		d, err := r.saga.Partner.OrderDetails(ctx, res.OrderNo)
+		if err != nil {
+			return err
+		}
+		if d.Basic.ProductNo == "" {
+			return fmt.Errorf("order %s has no SN yet", res.OrderNo)
+		}
+		res.ProductNo = d.Basic.ProductNo
+		return nil
+	})
+	if err != nil {
+		var se stopError
+		var re *RetryError
+		if errors.As(err, &se) || errors.As(err, &re) {
+			return err
+		}
+		return failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err, "order %s: the SN of the PBX could not be found: %v", res.OrderNo, partnerMessage(err))
+	}
+	return nil
+}
+
+func (r *run) enableRenewal(ctx context.Context) error {
+	step := messages.StepEnableRenewal
+	if !r.req.AutoRenewEnabled() {
+		return r.finish(ctx, step, messages.StatusSkipped, 0, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
+	}
+	res := r.st.Order.Result
+	// Enabling is safe to repeat after an unknown outcome: the status is checked first.
+	canRetry := func(err error) bool {
+		o, _ := partnerclient.Classify(err)
+		return o != partnerclient.OutcomePermanent
+	}
+	n, err := r.saga.do(ctx, step, r.obs, canRetry, func(ctx context.Context) error {
+		on, err := r.saga.Partner.AutoRenewStatus(ctx, r.productID(), res.ProductNo)
+		if err != nil {
+			return err
+		}
+		if on {
+			return nil
+		}
+		ok, err := r.saga.Partner.EnableAutoRenewal(ctx, partnerclient.AutoRenewalRequest{
+			ProductNo:       res.ProductNo,
+			ProductID:       strconv.FormatInt(r.productID(), 10),
+			PlanOrServiceID: r.st.Plan.PlanID,
+		})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("enable auto-renewal for %s answered false", res.ProductNo)
+		}
+		return nil
+	})
+	if err != nil {
+		return r.postOrderError(step, err)
+	}
+	return r.finish(ctx, step, messages.StatusDone, n, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
+}
+
+func (r *run) fetchActivation(ctx context.Context) error {
+	step := messages.StepFetchActivation
+	res := r.st.Order.Result
+	var code partnerclient.ActivationCode
+	// A new PBX's code may not exist yet right after the order: "not found" is retried here.
+	canRetry := func(err error) bool {
+		return errors.Is(err, errNoCodeYet) || errors.Is(err, partnerclient.ErrNotFound) || retryable(err)
+	}
+	n, err := r.saga.do(ctx, step, r.obs, canRetry, func(ctx context.Context) error {
+		c, err := r.saga.Partner.ActivationCode(ctx, r.productID(), res.ProductNo)
+		if err != nil {
+			return err
+		}
+		if c.Code == "" {
+			return errNoCodeYet
+		}
+		code = c
+		return nil
+	})
+	if err != nil {
+		return r.postOrderError(step, err)
+	}
+	return r.finish(ctx, step, messages.StatusDone, n, func(st *State) {
+		st.Activation = &ActivationStep{Code: code.Code, GenerateTime: code.GenerateTime.Time()}
+	})
+}
+
+// postOrderError keeps retry and stop errors, and turns a permanent answer into post_order_failed.
+func (r *run) postOrderError(step string, err error) error {
+	var se stopError
+	var re *RetryError
+	if errors.As(err, &se) || errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	res := r.st.Order.Result
+	return failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err,
+		"order %s was placed, but %s failed: %v", res.OrderNo, step, partnerMessage(err))
+}
+
+// Completed returns the completed event for a finished State.
+func (s *State) Completed(h messages.EventHeader, productID int64) messages.Completed {
+	h.Type = messages.TypeCompleted
+	ev := messages.Completed{EventHeader: h, ProductID: productID}
+	if res := s.Order.Result; res != nil {
+		ev.ProductNo = res.ProductNo
+		ev.OrderNo = res.OrderNo
+		ev.OrderStatus = res.OrderStatus
+		ev.TransactionNo = res.TransactionNo
+		ev.InstanceID = res.InstanceID
+	}
+	if s.Renewal != nil {
+		ev.AutoRenewal = s.Renewal.Enabled
+	}
+	if s.Activation != nil {
+		ev.ActivationCode = s.Activation.Code
+	}
+	return ev
+}

@@ -1,0 +1,160 @@
+package workflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fulfil/fulfil/messages"
+)
+
+// Saga runs purchases against a Partner. A Saga is safe for concurrent use; each Run works on
+// its own State.
+type Saga struct {
+	Partner Partner
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Retry bounds the in-process retries of each step.
+	Retry RetryPolicy
+	// Logger receives debug lines about retries (default: none). The worker logs outcomes.
+	Logger *zap.Logger
+	// ReconcileMargin widens the order-list search window before the first send, to absorb
+	// clock skew between fulfil and the partner (default 15 minutes).
+	ReconcileMargin time.Duration
+	// ReconcilePageSize is the order-list page size while reconciling (default 50).
+	ReconcilePageSize int
+	// ReconcileMaxPages bounds the pages searched; a window that does not end within them cannot
+	// prove that no order exists (default 40).
+	ReconcileMaxPages int
+	// MaxOrderSends bounds how often one order body is sent (default 3).
+	MaxOrderSends int
+}
+
+func (s *Saga) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Saga) log() *zap.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return zap.NewNop()
+}
+
+func (s *Saga) margin() time.Duration {
+	if s.ReconcileMargin > 0 {
+		return s.ReconcileMargin
+	}
+	return 15 * time.Minute
+}
+
+func (s *Saga) pageSize() int {
+	if s.ReconcilePageSize > 0 {
+		return s.ReconcilePageSize
+	}
+	return 50
+}
+
+func (s *Saga) maxPages() int {
+	if s.ReconcileMaxPages > 0 {
+		return s.ReconcileMaxPages
+	}
+	return 40
+}
+
+func (s *Saga) maxSends() int {
+	if s.MaxOrderSends > 0 {
+		return s.MaxOrderSends
+	}
+	return 3
+}
+
+// DefaultPONumber is the poNumber sent when the request has none: derived from the idempotency
+// key, so that every attempt sends the same body and the order stays findable.
+func DefaultPONumber(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "FUL-" + strings.ToUpper(hex.EncodeToString(sum[:12]))
+}
+
+// Run executes (or resumes) the saga for req, a validated and normalized request. st holds the
+// progress so far and is updated in place; cp persists it before each next step; obs (optional)
+// is told about progress. Run returns nil when the purchase completed, a *Failure for a terminal
+// failure, and any other error (a *RetryError, ctx's error, or the checkpointer's error) when
+// the request should be retried later.
+func (s *Saga) Run(ctx context.Context, req messages.PurchaseRequest, st *State, cp Checkpointer, obs Observer) error {
+	if obs == nil {
+		obs = ObserverFunc(func(string, string, int, string) {})
+	}
+	r := &run{saga: s, req: req, st: st, cp: cp, obs: obs}
+	return asStop(r.run(ctx))
+}
+
+func (r *run) run(ctx context.Context) error {
+	st := r.st
+	if st.Order.Result == nil {
+		if st.Order.Intent == nil {
+			if err := r.resolve(ctx); err != nil {
+				return err
+			}
+		}
+		if err := r.createOrder(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.checkOrderStatus(ctx); err != nil {
+		return err
+	}
+	return r.postOrder(ctx)
+}
+
+// run is one execution of the saga.
+type run struct {
+	saga *Saga
+	req  messages.PurchaseRequest
+	st   *State
+	cp   Checkpointer
+	obs  Observer
+	mu   sync.Mutex // serialises State changes and checkpoints of concurrent steps
+}
+
+func (r *run) productID() int64 { return int64(r.req.ProductID) }
+
+// checkpoint persists the state; its error stops the saga.
+func (r *run) checkpoint(ctx context.Context) error {
+	if err := r.cp.Checkpoint(ctx, r.st); err != nil {
+		return stopError{err: err}
+	}
+	return nil
+}
+
+// finish records a finished step, checkpoints, then reports it.
+func (r *run) finish(ctx context.Context, step, status string, attempts int, apply func(*State)) error {
+	r.mu.Lock()
+	apply(r.st)
+	r.st.markStep(step, status, attempts, r.saga.now())
+	err := r.checkpoint(ctx)
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.obs.StepProgress(step, status, attempts, "")
+	return nil
+}
+
+// asStop turns a stopError back into the checkpointer's error for the caller.
+func asStop(err error) error {
+	var se stopError
+	if errors.As(err, &se) {
+		return se.err
+	}
+	return err
+}
