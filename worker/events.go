@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/fulfil/fulfil/messages"
+)
+
+// header is the common part of this delivery's events.
+func (d *delivery) header() messages.EventHeader {
+	return messages.EventHeader{
+		IdempotencyKey: d.key,
+		SagaID:         d.sagaID,
+		Time:           d.w.cfg.Now().UTC().Truncate(time.Millisecond),
+	}
+}
+
+// publish encodes ev and publishes it with msgID, waiting for the stream's acknowledgement.
+func (d *delivery) publish(ctx context.Context, subject string, ev messages.Event, msgID string) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return d.publishRaw(ctx, subject, ev.EventType(), data, msgID)
+}
+
+// publishRaw publishes an encoded event with the contract's headers.
+func (d *delivery) publishRaw(ctx context.Context, subject, typ string, data []byte, msgID string) error {
+	m := d.eventMsg(subject, typ, data, msgID)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, err := d.w.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	return err
+}
+
+func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(messages.HeaderIdempotencyKey, d.key)
+	m.Header.Set(messages.HeaderCESpecVersion, messages.CESpecVersion)
+	m.Header.Set(messages.HeaderCEType, typ)
+	m.Header.Set(messages.HeaderCESource, messages.CESource)
+	m.Header.Set(messages.HeaderCEID, msgID)
+	m.Header.Set(messages.HeaderCETime, d.w.cfg.Now().UTC().Format(time.RFC3339Nano))
+	if d.trace != "" {
+		m.Header.Set(messages.HeaderTraceParent, d.trace)
+	}
+	return m
+}
+
+// progress publishes a progress event without waiting; finish waits for all of them.
+func (d *delivery) progress(step, status string, attempt int, message string) {
+	ev := messages.Progress{EventHeader: d.header(), Step: step, Status: status, Attempt: attempt, Message: message}
+	ev.Type = messages.TypeProgress
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	msgID := progressMsgID(d.key, step, status, attempt, d.num)
+	f, err := d.w.js.PublishMsgAsync(d.eventMsg(d.w.subjects.Progress, messages.TypeProgress, data, msgID), jetstream.WithMsgID(msgID))
+	if err != nil {
+		d.log.Debug("progress event not published", zap.String("step", step), zap.Error(err))
+		return
+	}
+	d.pendMu.Lock()
+	d.pending = append(d.pending, f)
+	d.pendMu.Unlock()
+}
+
+// waitProgress waits (bounded) for this delivery's progress events to be stored.
+func (d *delivery) waitProgress(ctx context.Context) {
+	d.pendMu.Lock()
+	pending := d.pending
+	d.pending = nil
+	d.pendMu.Unlock()
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for _, f := range pending {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			d.log.Debug("progress event not stored", zap.Error(err))
+		case <-timeout.C:
+			d.log.Debug("progress events still unacknowledged; continuing")
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/workflow"
+)
+
+// delivery is one delivery of one request message.
+type delivery struct {
+	w        *Worker
+	msg      jetstream.Msg
+	seq      uint64
+	num      uint64
+	last     bool
+	key      string
+	sagaID   string
+	trace    string
+	log      *zap.Logger
+	pending  []jetstream.PubAckFuture
+	pendMu   sync.Mutex
+	received time.Time
+}
+
+// Handle processes one request message to its acknowledgement. It never panics on bad input
+// and never returns an error: every outcome is decided and logged here.
+func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
+	d := &delivery{w: w, msg: msg, log: w.log, received: w.cfg.Now()}
+	if md, err := msg.Metadata(); err == nil {
+		d.seq = md.Sequence.Stream
+		d.num = md.NumDelivered
+		d.last = int(md.NumDelivered) >= w.cfg.MaxDeliver
+	}
+	d.trace = msg.Headers().Get(messages.HeaderTraceParent)
+	d.log = w.log.With(zap.Uint64("stream_seq", d.seq), zap.Uint64("delivery", d.num))
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("saga panicked; request left to redelivery", zap.Any("panic", r), zap.Stack("stack"))
+			_ = msg.NakWithDelay(w.nakDelay(d.num))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.MessageTimeout)
+	defer cancel()
+	d.run(ctx)
+}
+
+func (d *delivery) run(ctx context.Context) {
+	w := d.w
+	req, err := messages.DecodeRequest(d.msg.Data())
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
+		d.invalid(ctx, req, err)
+		return
+	}
+	req = req.Normalize()
+	d.key = req.IdempotencyKey
+	d.sagaID = SagaID(d.key)
+	d.log = d.log.With(zap.String("idempotency_key", d.key), zap.String("saga_id", d.sagaID))
+
+	reqJSON, err := json.Marshal(req)
+	if err != nil {
+		d.retry(ctx, nil, nil, fmt.Errorf("encode request: %w", err))
+		return
+	}
+	owner := fmt.Sprintf("%s/%d/%d", w.cfg.WorkerID, d.seq, d.num)
+	h, err := d.acquire(ctx, req.Fingerprint(), reqJSON, owner)
+	if err != nil {
+		d.notAcquired(ctx, err)
+		return
+	}
+	d.runSaga(ctx, req, h)
+}
+
+// acquire takes the key's lease, waiting (with InProgress) while another worker holds it.
+func (d *delivery) acquire(ctx context.Context, fingerprint string, reqJSON []byte, owner string) (*idempotency.Handle, error) {
+	keepalive := time.NewTicker(d.w.cfg.AckWait / 3)
+	defer keepalive.Stop()
+	poll := 100 * time.Millisecond
+	for {
+		h, err := d.w.store.Acquire(ctx, d.key, d.sagaID, fingerprint, reqJSON, owner)
+		if !errors.Is(err, idempotency.ErrLeased) {
+			return h, err
+		}
+		// Another delivery of this key is running: wait for it rather than burn a delivery.
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-keepalive.C:
+			_ = d.msg.InProgress()
+		case <-time.After(poll):
+		}
+		if poll < time.Second {
+			poll *= 2
+		}
+	}
+}
+
+// notAcquired handles a key that this delivery may not run.
+func (d *delivery) notAcquired(ctx context.Context, err error) {
+	var fin *idempotency.FinishedError
+	switch {
+	case errors.As(err, &fin):
+		d.replay(ctx, fin.Record)
+	case errors.Is(err, idempotency.ErrConflict):
+		f := &workflow.Failure{
+			Step:    messages.StepValidate,
+			Reason:  messages.ReasonConflict,
+			Message: "idempotency key was already used with a different request; the first request is unaffected. Use a new key for a new purchase",
+		}
+		ev := f.Event(d.header())
+		if perr := d.publish(ctx, d.w.subjects.Failed, &ev, messageMsgID("conflict", d.key, d.seq)); perr != nil {
+			d.retry(ctx, nil, nil, perr)
+			return
+		}
+		d.log.Warn("purchase failed", zap.String("reason", string(f.Reason)), zap.String("error", f.Message))
+		d.term("conflict")
+	default:
+		d.retry(ctx, nil, nil, fmt.Errorf("acquire: %w", err))
+	}
+}
+
+// replay publishes a finished key's stored outcome: the original event (same Nats-Msg-Id) when
+// this is the message that produced it, else a replayed copy under its own Nats-Msg-Id.
+func (d *delivery) replay(ctx context.Context, rec idempotency.Record) {
+	subject := d.w.subjects.Failed
+	if rec.OutcomeType == messages.TypeCompleted {
+		subject = d.w.subjects.Completed
+	}
+	data := []byte(rec.Outcome)
+	msgID := OutcomeMsgID(d.key, rec.OutcomeType)
+	replayed := rec.OutcomeSeq != d.seq
+	if replayed {
+		var err error
+		data, err = setReplayed(data)
+		if err != nil {
+			d.log.Error("stored outcome unreadable", zap.Error(err))
+			d.term("stored outcome unreadable")
+			return
+		}
+		msgID = ReplayMsgID(d.key, d.seq)
+	}
+	if err := d.publishRaw(ctx, subject, rec.OutcomeType, data, msgID); err != nil {
+		d.retry(ctx, nil, nil, err)
+		return
+	}
+	d.log.Info("outcome republished", zap.Bool("replayed", replayed), zap.String("type", rec.OutcomeType))
+	d.ack()
+}
+
+func setReplayed(data []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	m["replayed"] = json.RawMessage("true")
+	return json.Marshal(m)
+}
+
+// runSaga runs the saga under the lease and decides the acknowledgement.
+func (d *delivery) runSaga(ctx context.Context, req messages.PurchaseRequest, h *idempotency.Handle) {
+	lease := &leaseGuard{h: h}
+	st, err := workflow.DecodeState(h.Record().State)
+	if err != nil {
+		d.log.Error("checkpoint unreadable; starting the saga over is unsafe", zap.Error(err))
+		d.retry(ctx, lease, nil, err)
+		return
+	}
+	stop := d.keepAlive(ctx, lease)
+	err = d.w.saga.Run(ctx, req, st, lease, workflow.ObserverFunc(d.progress))
+	stop()
+
+	var f *workflow.Failure
+	switch {
+	case err == nil:
+		ev := st.Completed(d.header(), int64(req.ProductID))
+		d.finish(ctx, lease, idempotency.StatusCompleted, d.w.subjects.Completed, &ev, st)
+	case errors.As(err, &f):
+		ev := f.Event(d.header())
+		d.finish(ctx, lease, idempotency.StatusFailed, d.w.subjects.Failed, &ev, st)
+	case errors.Is(err, idempotency.ErrLeaseLost):
+		d.log.Warn("lease lost to another worker; leaving the request to it", zap.Error(err))
+		d.nak()
+	default:
+		d.retry(ctx, lease, st, err)
+	}
+}
+
+// finish stores the outcome, publishes it, waits for progress events, then acks or terms.
+func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempotency.Status, subject string, ev messages.Event, st *workflow.State) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		d.retry(ctx, lease, st, err)
+		return
+	}
+	if err := lease.finish(ctx, status, ev.EventType(), data, d.seq); err != nil {
+		if errors.Is(err, idempotency.ErrLeaseLost) {
+			d.log.Warn("lease lost before the outcome was stored", zap.Error(err))
+			d.nak()
+			return
+		}
+		d.retry(ctx, lease, st, fmt.Errorf("store outcome: %w", err))
+		return
+	}
+	if err := d.publishRaw(ctx, subject, ev.EventType(), data, OutcomeMsgID(d.key, ev.EventType())); err != nil {
+		// The outcome is stored: a redelivery republishes it under the same Nats-Msg-Id.
+		d.log.Warn("result event not published; redelivery will republish it", zap.Error(err))
+		d.nak()
+		return
+	}
+	d.waitProgress(ctx)
+	if f, ok := ev.(*messages.Failed); ok {
+		d.log.Warn("purchase failed", zap.String("step", f.Step), zap.String("reason", string(f.Reason)),
+			zap.String("error", f.Message), zap.String("partner_code", f.PartnerCode),
+			zap.String("partner_request_id", f.PartnerRequestID), zap.String("order_no", f.OrderNo))
+		d.term(string(f.Reason))
+		return
+	}
+	c := ev.(*messages.Completed)
+	d.log.Info("purchase completed", zap.String("order_no", c.OrderNo), zap.String("product_no", c.ProductNo),
+		zap.Duration("duration", d.w.cfg.Now().Sub(d.received)))
+	d.ack()
+}
+
+// retry leaves the request to a later delivery, or on the last delivery ends it with the
+// failure the error amounts to.
+func (d *delivery) retry(ctx context.Context, lease *leaseGuard, st *workflow.State, err error) {
+	if d.last && lease != nil {
+		f := workflow.Terminal(st, err)
+		ev := f.Event(d.header())
+		d.log.Warn("last delivery: ending with a failure", zap.Error(err))
+		d.finish(context.WithoutCancel(ctx), lease, idempotency.StatusFailed, d.w.subjects.Failed, &ev, st)
+		return
+	}
+	if lease != nil {
+		if rerr := lease.release(context.WithoutCancel(ctx)); rerr != nil && !errors.Is(rerr, idempotency.ErrLeaseLost) {
+			d.log.Debug("lease not released; the next delivery waits for it to expire", zap.Error(rerr))
+		}
+	}
+	d.waitProgress(ctx)
+	delay := d.w.nakDelay(d.num)
+	d.log.Info("saga will be retried", zap.Error(err), zap.Duration("delay", delay))
+	_ = d.msg.NakWithDelay(delay)
+}
+
+// invalid ends a request that failed decoding or validation: not recorded, so the key stays free.
+func (d *delivery) invalid(ctx context.Context, req messages.PurchaseRequest, verr error) {
+	key := messages.PeekKey(d.msg.Data())
+	if key == "" {
+		d.log.Warn("request without a readable idempotency key terminated", zap.Error(verr))
+		d.term("invalid request: no readable idempotency key")
+		return
+	}
+	d.key, d.sagaID = key, SagaID(key)
+	d.log = d.log.With(zap.String("idempotency_key", d.key), zap.String("saga_id", d.sagaID))
+	f := &workflow.Failure{Step: messages.StepValidate, Reason: messages.ReasonInvalidRequest, Message: verr.Error()}
+	ev := f.Event(d.header())
+	if err := d.publish(ctx, d.w.subjects.Failed, &ev, messageMsgID("invalid", d.key, d.seq)); err != nil {
+		if d.last {
+			d.log.Error("invalid request: failure event not published on the last delivery", zap.Error(err))
+			d.term("invalid request")
+			return
+		}
+		_ = d.msg.NakWithDelay(d.w.nakDelay(d.num))
+		return
+	}
+	d.log.Warn("purchase failed", zap.String("reason", string(f.Reason)), zap.String("error", f.Message))
+	d.term("invalid request")
+}
+
+func (w *Worker) nakDelay(delivered uint64) time.Duration {
+	d := w.cfg.NakDelay
+	for i := uint64(1); i < delivered && d < w.cfg.MaxNakDelay; i++ {
+		d *= 2
+	}
+	if d > w.cfg.MaxNakDelay {
+		d = w.cfg.MaxNakDelay
+	}
+	// ±20% jitter spreads redeliveries of a burst.
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (d *delivery) ack() {
+	if err := d.msg.Ack(); err != nil {
+		d.log.Warn("ack failed; the request will be redelivered and its outcome republished", zap.Error(err))
+	}
+}
+
+func (d *delivery) nak() {
+	_ = d.msg.NakWithDelay(d.w.nakDelay(d.num))
+}
+
+func (d *delivery) term(reason string) {
+	if err := d.msg.TermWithReason(reason); err != nil {
+		d.log.Warn("term failed", zap.Error(err))
+	}
+}
+
+// keepAlive signals InProgress and renews the lease while the saga runs.
+func (d *delivery) keepAlive(ctx context.Context, lease *leaseGuard) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	interval := d.w.cfg.AckWait / 3
+	if lt := lease.ttl(d.w.store); lt > 0 && lt/3 < interval {
+		interval = lt / 3
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = d.msg.InProgress()
+				if err := lease.renew(ctx); err != nil && ctx.Err() == nil {
+					d.log.Warn("lease renewal failed", zap.Error(err))
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}

@@ -1,0 +1,53 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/workflow"
+)
+
+// leaseGuard serialises the writes of one delivery to its idempotency record (checkpoints from
+// the saga, renewals from the keep-alive) and implements workflow.Checkpointer.
+type leaseGuard struct {
+	mu sync.Mutex
+	h  *idempotency.Handle
+}
+
+var _ workflow.Checkpointer = (*leaseGuard)(nil)
+
+// Checkpoint stores the saga state; it fails with idempotency.ErrLeaseLost once another
+// worker took the key over.
+func (l *leaseGuard) Checkpoint(ctx context.Context, st *workflow.State) error {
+	b, err := st.Encode()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.h.SaveState(context.WithoutCancel(ctx), b)
+}
+
+func (l *leaseGuard) renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.h.Renew(ctx)
+}
+
+func (l *leaseGuard) release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.h.Release(ctx)
+}
+
+func (l *leaseGuard) finish(ctx context.Context, status idempotency.Status, typ string, outcome []byte, seq uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.h.Finish(ctx, status, typ, outcome, seq)
+}
+
+func (l *leaseGuard) ttl(s *idempotency.Store) time.Duration {
+	return s.Config().LeaseTTL
+}
