@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/workflow"
+)
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs, ee := newFlags("status", &c, secNATS, stderr)
+	asJSON := fs.Bool("json", false, "print the stored record as JSON")
+	if err := parse(fs, ee, args); err != nil {
+		return usageError(stderr, err)
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: fulfil status [flags] IDEMPOTENCY_KEY")
+		return exitUsage
+	}
+	key := fs.Arg(0)
+	log, _ := newLogger("error", stderr)
+	env, err := connectNATS(&c, false, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
+		return exitFailed
+	}
+	defer env.close()
+	store, err := idempotency.Bind(ctx, env.js, idempotency.Config{})
+	if err != nil {
+		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
+		return exitFailed
+	}
+	rec, err := store.Get(ctx, key)
+	if errors.Is(err, idempotency.ErrNotFound) {
+		fmt.Fprintf(stderr, "fulfil status: no saga for key %q (never submitted, still invalid, or older than the retention)\n", key)
+		return exitFailed
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
+		return exitFailed
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(rec, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	if err := printStatus(stdout, rec, time.Now()); err != nil {
+		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// printStatus renders a record for humans.
+func printStatus(w io.Writer, rec idempotency.Record, now time.Time) error {
+	st, err := workflow.DecodeState(rec.State)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("key", rec.Key)
+	row("saga", rec.SagaID)
+	row("status", string(rec.Status))
+	row("created", stamp(rec.CreatedAt))
+	row("updated", stamp(rec.UpdatedAt))
+	row("deliveries", fmt.Sprint(rec.Deliveries))
+	if !rec.Finished() && rec.Lease.Owner != "" {
+		state := "held"
+		if now.After(rec.Lease.Expires) {
+			state = "expired"
+		}
+		row("lease", fmt.Sprintf("%s by %s (epoch %d, until %s)", state, rec.Lease.Owner, rec.Lease.Epoch, stamp(rec.Lease.Expires)))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nsteps:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, name := range messages.Steps {
+		s := st.Steps[name]
+		if s == nil {
+			fmt.Fprintf(tw, "  %s\t-\t\t\n", name)
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d attempt(s)\t%s\n", name, s.Status, s.Attempts, stamp(s.At))
+	}
+	tw.Flush()
+
+	if in := st.Order.Intent; in != nil {
+		fmt.Fprintf(w, "\norder intent: poNumber %s, sent %d time(s), first %s, last %s", in.PONumber, in.Sends, stamp(in.FirstSentAt), stamp(in.LastSentAt))
+		if in.Unknown {
+			fmt.Fprint(w, ", outcome UNKNOWN (reconciliation pending)")
+		}
+		fmt.Fprintln(w)
+	}
+	if res := st.Order.Result; res != nil {
+		adopted := ""
+		if res.Adopted {
+			adopted = " (adopted after reconciliation)"
+		}
+		fmt.Fprintf(w, "order: %s %s, PBX %s%s\n", res.OrderNo, res.OrderStatus, res.ProductNo, adopted)
+	}
+	if st.Renewal != nil {
+		fmt.Fprintf(w, "auto-renewal: enabled=%v skipped=%v\n", st.Renewal.Enabled, st.Renewal.Skipped)
+	}
+	if st.Activation != nil {
+		fmt.Fprintf(w, "activation code: %s\n", st.Activation.Code)
+	}
+	if len(rec.Outcome) > 0 {
+		var m map[string]any
+		if json.Unmarshal(rec.Outcome, &m) == nil {
+			var parts []string
+			for _, k := range []string{"reason", "step", "message", "orderNo"} {
+				if v, ok := m[k]; ok && v != "" {
+					parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+				}
+			}
+			fmt.Fprintf(w, "outcome: %s %s\n", rec.OutcomeType, strings.Join(parts, " "))
+		}
+	}
+	return nil
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/fulfil/fulfil/partnerclient"
+	"github.com/fulfil/fulfil/partnerclient/partnertest"
+	"github.com/fulfil/fulfil/worker"
+	"github.com/fulfil/fulfil/workflow"
+)
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs, ee := newFlags("worker", &c, secNATS|secPartner|secWorker|secLog, stderr)
+	if err := parse(fs, ee, args); err != nil {
+		return usageError(stderr, err)
+	}
+	if err := c.resolvePartner(); err != nil {
+		return usageError(stderr, err)
+	}
+	log, err := newLogger(c.logLevel, stderr)
+	if err != nil {
+		return usageError(stderr, err)
+	}
+	defer func() { _ = log.Sync() }()
+	if err := serveWorker(ctx, &c, log); err != nil {
+		log.Error("worker stopped with an error", zap.Error(err))
+		return exitFailed
+	}
+	return exitOK
+}
+
+func usageError(stderr io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "fulfil: %v\n", err)
+	return exitUsage
+}
+
+// partner builds the partner client: against the configured portal, or the in-process
+// simulator with --partner-sim. stop releases the simulator.
+func partner(c *config, log *zap.Logger) (client *partnerclient.Client, stop func(), err error) {
+	stop = func() {}
+	url, id, secret := c.partnerURL, c.clientID, c.clientSecret
+	if c.partnerSim {
+		sim := partnertest.NewServer()
+		stop = sim.Close
+		url, id, secret = sim.URL, partnertest.DefaultClientID, partnertest.DefaultClientSecret
+		log.Info("using the built-in partner simulator", zap.String("url", url))
+	}
+	client, err = partnerclient.New(url,
+		partnerclient.WithCredentials(id, secret),
+		partnerclient.WithAllowInsecure(c.partnerInsecure),
+		partnerclient.WithLogger(log.Named("partner")),
+	)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return client, stop, nil
+}
+
+// serveWorker runs a worker and its HTTP endpoints until ctx ends.
+func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
+	client, stopSim, err := partner(c, log)
+	if err != nil {
+		return err
+	}
+	defer stopSim()
+	env, err := connectNATS(c, true, log)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+
+	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga")}
+	w, err := worker.New(env.js, saga, worker.Config{SubjectPrefix: c.prefix, Concurrency: c.concurrency, Logger: log})
+	if err != nil {
+		return err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = w.Setup(setupCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("set up streams, consumer and bucket: %w", err)
+	}
+	srv, err := startHTTP(c.httpAddr, readiness(env, client), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return w.Run(ctx)
+}
+
+// readiness reports whether NATS is connected and the partner token can be obtained.
+func readiness(env *natsEnv, client *partnerclient.Client) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !env.nc.IsConnected() {
+			return errors.New("NATS not connected")
+		}
+		if _, err := env.js.Stream(ctx, "FULFIL_REQUESTS"); err != nil {
+			return fmt.Errorf("requests stream: %w", err)
+		}
+		if err := client.Authenticate(ctx); err != nil {
+			return fmt.Errorf("partner token: %w", err)
+		}
+		return nil
+	}
+}
+
+// startHTTP serves /metrics, /healthz and /readyz; an empty addr disables it.
+func startHTTP(addr string, ready func(context.Context) error, log *zap.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if addr == "" {
+		return srv, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", zap.Error(err))
+		}
+	}()
+	log.Info("http endpoints", zap.String("addr", ln.Addr().String()))
+	return srv, nil
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Defaults of the public configuration (CONTRACT.md).
+const (
+	defaultDataDir     = "./fulfil-data"
+	defaultPartnerURL  = "https://openapi.partner.yeastar.com"
+	defaultPrefix      = "fulfil"
+	defaultConcurrency = 64
+	defaultHTTPAddr    = "127.0.0.1:8080"
+	defaultLogLevel    = "info"
+	// defaultEmbeddedListen is where the embedded NATS server listens when NATS_URL is empty,
+	// so that `fulfil submit` and `fulfil status` in another terminal find it.
+	defaultEmbeddedListen = "127.0.0.1:4222"
+)
+
+// envVar describes one flag's environment variable.
+type envVar struct {
+	flag, env string
+}
+
+// config is what every command reads from flags and the environment (flags win).
+type config struct {
+	natsURL          string
+	natsCreds        string
+	dataDir          string
+	embeddedListen   string
+	partnerURL       string
+	clientID         string
+	clientIDFile     string
+	clientSecret     string
+	clientSecretFile string
+	partnerInsecure  bool
+	partnerSim       bool
+	prefix           string
+	concurrency      int
+	httpAddr         string
+	logLevel         string
+}
+
+// envBindings lists every flag of config with its environment variable; the deploy manifests
+// are checked against it.
+var envBindings = []envVar{
+	{"nats-url", "NATS_URL"},
+	{"nats-creds", "NATS_CREDS"},
+	{"data-dir", "FULFIL_DATA_DIR"},
+	{"nats-listen", "FULFIL_NATS_LISTEN"},
+	{"partner-url", "FULFIL_PARTNER_URL"},
+	{"partner-client-id", "FULFIL_PARTNER_CLIENT_ID"},
+	{"partner-client-id-file", "FULFIL_PARTNER_CLIENT_ID_FILE"},
+	{"partner-client-secret", "FULFIL_PARTNER_CLIENT_SECRET"},
+	{"partner-client-secret-file", "FULFIL_PARTNER_CLIENT_SECRET_FILE"},
+	{"partner-insecure", "FULFIL_PARTNER_INSECURE"},
+	{"partner-sim", "FULFIL_PARTNER_SIM"},
+	{"subject-prefix", "FULFIL_SUBJECT_PREFIX"},
+	{"concurrency", "FULFIL_CONCURRENCY"},
+	{"http-addr", "FULFIL_HTTP_ADDR"},
+	{"log-level", "FULFIL_LOG_LEVEL"},
+}
+
+func envName(flagName string) string {
+	for _, b := range envBindings {
+		if b.flag == flagName {
+			return b.env
+		}
+	}
+	return ""
+}
+
+func envString(flagName, def string) string {
+	if v, ok := os.LookupEnv(envName(flagName)); ok {
+		return v
+	}
+	return def
+}
+
+// envErrs collects unparsable environment values, reported with the flags' errors.
+type envErrs []error
+
+func (e *envErrs) int(flagName string, def int) int {
+	v, ok := os.LookupEnv(envName(flagName))
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s=%q: not an integer", envName(flagName), v))
+		return def
+	}
+	return n
+}
+
+func (e *envErrs) bool(flagName string, def bool) bool {
+	v, ok := os.LookupEnv(envName(flagName))
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s=%q: not a boolean", envName(flagName), v))
+		return def
+	}
+	return b
+}
+
+// section selects the flag groups a command registers.
+type section int
+
+const (
+	secNATS section = 1 << iota
+	secPartner
+	secWorker
+	secLog
+)
+
+// newFlags returns a flag set for a command, with the selected groups of config flags, whose
+// defaults come from the environment.
+func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag.FlagSet, *envErrs) {
+	fs := flag.NewFlagSet("fulfil "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ee := &envErrs{}
+	str := func(p *string, name, def, usage string) {
+		fs.StringVar(p, name, envString(name, def), usage+" ($"+envName(name)+")")
+	}
+	if sections&secNATS != 0 {
+		str(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty: embedded JetStream server (worker) or nats://"+defaultEmbeddedListen)
+		str(&c.natsCreds, "nats-creds", "", "NATS credentials file (.creds)")
+		str(&c.dataDir, "data-dir", defaultDataDir, "storage of the embedded NATS server")
+		str(&c.embeddedListen, "nats-listen", defaultEmbeddedListen, "listen address of the embedded NATS server")
+		str(&c.prefix, "subject-prefix", defaultPrefix, "first token of every subject")
+	}
+	if sections&secPartner != 0 {
+		str(&c.partnerURL, "partner-url", defaultPartnerURL, "partner API base URL")
+		str(&c.clientID, "partner-client-id", "", "partner API client ID")
+		str(&c.clientIDFile, "partner-client-id-file", "", "file holding the partner API client ID")
+		str(&c.clientSecret, "partner-client-secret", "", "partner API client secret (prefer the _FILE variant)")
+		str(&c.clientSecretFile, "partner-client-secret-file", "", "file holding the partner API client secret")
+		fs.BoolVar(&c.partnerInsecure, "partner-insecure", ee.bool("partner-insecure", false),
+			"allow a plain http:// partner URL on a non-loopback host ($FULFIL_PARTNER_INSECURE)")
+		fs.BoolVar(&c.partnerSim, "partner-sim", ee.bool("partner-sim", false),
+			"serve the built-in partner simulator in-process and use it ($FULFIL_PARTNER_SIM)")
+	}
+	if sections&secWorker != 0 {
+		fs.IntVar(&c.concurrency, "concurrency", ee.int("concurrency", defaultConcurrency), "sagas in flight per worker process ($FULFIL_CONCURRENCY)")
+		str(&c.httpAddr, "http-addr", defaultHTTPAddr, "address of /metrics, /healthz, /readyz")
+	}
+	if sections&secLog != 0 {
+		str(&c.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn, error")
+	}
+	return fs, ee
+}
+
+// parse parses args and reports every configuration problem at once.
+func parse(fs *flag.FlagSet, ee *envErrs, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(*ee) > 0 {
+		return errors.Join(*ee...)
+	}
+	return nil
+}
+
+// resolveSecrets reads the _FILE variants and checks the partner settings.
+func (c *config) resolvePartner() error {
+	var errs []error
+	read := func(p *string, file, what string) {
+		if file == "" {
+			return
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s file: %w", what, err))
+			return
+		}
+		*p = strings.TrimSpace(string(b))
+	}
+	read(&c.clientID, c.clientIDFile, "partner client ID")
+	read(&c.clientSecret, c.clientSecretFile, "partner client secret")
+	if c.partnerSim {
+		return errors.Join(errs...)
+	}
+	u, err := url.Parse(c.partnerURL)
+	switch {
+	case err != nil || u.Host == "":
+		errs = append(errs, fmt.Errorf("partner URL %q is not an absolute URL", c.partnerURL))
+	case u.Scheme == "http" && !isLoopback(u.Hostname()) && !c.partnerInsecure:
+		errs = append(errs, fmt.Errorf("partner URL %q is plain http on a non-loopback host; use https or set FULFIL_PARTNER_INSECURE=true", c.partnerURL))
+	case u.Scheme != "http" && u.Scheme != "https":
+		errs = append(errs, fmt.Errorf("partner URL %q: scheme must be https (or http on loopback)", c.partnerURL))
+	}
+	if c.clientID == "" {
+		errs = append(errs, errors.New("partner client ID is missing: set FULFIL_PARTNER_CLIENT_ID (or _FILE), or use --partner-sim"))
+	}
+	if c.clientSecret == "" {
+		errs = append(errs, errors.New("partner client secret is missing: set FULFIL_PARTNER_CLIENT_SECRET (or _FILE), or use --partner-sim"))
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newLogger returns a JSON logger on stderr at level.
+func newLogger(level string, stderr io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(stderr), lvl)
+	return zap.New(core), nil
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfil/fulfil/messages"
+)
+
+// watchEvents follows the events stream from start and sends every decoded event to the
+// returned channel until ctx ends. The stream must exist.
+func watchEvents(ctx context.Context, js jetstream.JetStream, prefix string, start time.Time) (<-chan messages.Event, error) {
+	cons, err := js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{
+		FilterSubjects: messages.SubjectsFor(prefix).Events(),
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &start,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow events: %w", err)
+	}
+	out := make(chan messages.Event, 64)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		ev, err := messages.DecodeEvent(m.Data())
+		if err != nil {
+			return
+		}
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow events: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		cc.Stop()
+	}()
+	return out, nil
+}
+
+// terminal reports whether ev is a result event (completed or failed).
+func terminal(ev messages.Event) bool {
+	t := ev.EventType()
+	return t == messages.TypeCompleted || t == messages.TypeFailed
+}

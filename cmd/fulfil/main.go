@@ -1,0 +1,79 @@
+// Command fulfil turns purchase requests on NATS JetStream into Yeastar P-Series licenses.
+//
+// Usage:
+//
+//	fulfil worker      run a worker until SIGINT/SIGTERM, then drain in-flight sagas
+//	fulfil demo        embedded NATS + partner simulator + worker; submit sample purchases
+//	fulfil partnersim  run the partner API simulator standalone
+//	fulfil submit      publish a purchase request and wait for its result event
+//	fulfil status KEY  show the saga state of one idempotency key
+//
+// Run "fulfil COMMAND -h" for the flags of a command. Every flag has an environment variable.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the command ran, and the outcome is a failure
+	exitUsage   = 2 // bad flags or configuration
+	exitTimeout = 3 // no outcome within the wait time
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"worker", "run a worker until SIGINT/SIGTERM, then drain in-flight sagas", runWorker},
+		{"demo", "embedded NATS + partner simulator + worker; submit sample purchases and print their outcomes", runDemo},
+		{"partnersim", "run the partner API simulator standalone", runPartnerSim},
+		{"submit", "publish a purchase request (flags or -f FILE) and wait for its result event", runSubmit},
+		{"status", "show the saga state of one idempotency key", runStatus},
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "fulfil: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "fulfil turns purchase requests on NATS JetStream into Yeastar P-Series licenses.")
+	fmt.Fprintln(w, "\nUsage: fulfil COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'fulfil COMMAND -h' for a command's flags; each flag also reads an environment variable.")
+}
