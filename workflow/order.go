@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
@@ -58,52 +59,52 @@ func (r *run) createOrder(ctx context.Context) error {
 }
 
 // sendOnce is one attempt: reconcile if an earlier send may have reached the partner, else (or
-// when the partner proves there is no order) checkpoint the intent and send.
+// when the partner proves there is no order) checkpoint the intent and send. The first send of a
+// run that has just stored its intent (together with the lookups) skips both.
 func (r *run) sendOnce(ctx context.Context) (*OrderResult, error) {
 	in := r.st.Order.Intent
-	if in.Sends > 0 {
-		found, err := r.reconcile(ctx)
-		if err != nil {
-			var f *Failure
-			if o, _ := partnerclient.Classify(err); o == partnerclient.OutcomePermanent && !errors.As(err, &f) {
-				return nil, failure(messages.StepCreateOrder, messages.ReasonNeedsReconciliation, "", err,
-					"searching the order list after an unknown outcome failed: %v", partnerMessage(err))
+	if r.freshIntent {
+		r.freshIntent = false
+	} else {
+		if in.Sends > 0 {
+			found, err := r.reconcile(ctx)
+			if err != nil {
+				var f *Failure
+				if o, _ := partnerclient.Classify(err); o == partnerclient.OutcomePermanent && !errors.As(err, &f) {
+					return nil, failure(messages.StepCreateOrder, messages.ReasonNeedsReconciliation, "", err,
+						"searching the order list after an unknown outcome failed: %v", partnerMessage(err))
+				}
+				return nil, err
 			}
+			if found != nil {
+				return found, nil
+			}
+			if in.Unknown {
+				in.Absent++
+				in.Unknown = false
+			}
+			if in.Absent >= r.saga.maxSends() {
+				// Either the partner keeps losing answers, or its order list does not show
+				// what was ordered; sending again could buy twice. A human must look.
+				return nil, failure(messages.StepCreateOrder, messages.ReasonNeedsReconciliation, "", nil,
+					"create order (poNumber %s) ended %d times without an answer and the order list never showed it; check the Partner Portal orders for this poNumber before buying again",
+					in.PONumber, in.Absent)
+			}
+		}
+		markSend(in, r.saga.now())
+		if err := r.checkpoint(ctx); err != nil {
 			return nil, err
 		}
-		if found != nil {
-			return found, nil
-		}
-		if in.Sends >= r.saga.maxSends() {
-			return nil, failure(messages.StepCreateOrder, messages.ReasonExhausted, "", nil,
-				"create order was sent %d times without an answer and the order list shows no such order (poNumber %s); nothing was bought",
-				in.Sends, in.PONumber)
-		}
-	}
-	now := r.saga.now()
-	in.Sends++
-	if in.FirstSentAt.IsZero() {
-		in.FirstSentAt = now
-	}
-	in.LastSentAt = now
-	in.Unknown = true // until an answer proves otherwise
-	if err := r.checkpoint(ctx); err != nil {
-		return nil, err
 	}
 	res, err := r.saga.Partner.CreateOrder(ctx, in.Body)
 	if err != nil {
-		o, _ := partnerclient.Classify(err)
-		switch o {
-		case partnerclient.OutcomeUnknown:
+		if o, _ := partnerclient.Classify(err); o == partnerclient.OutcomeUnknown {
 			return nil, fmt.Errorf("%w: %w", errUnknownOutcome, err)
-		case partnerclient.OutcomeRetryable:
-			// Refused before processing (for example 429): nothing was placed.
-			in.Unknown = false
-			return nil, err
-		default:
-			in.Unknown = false
-			return nil, err
 		}
+		// Refused before processing (429, transport error before the body was written) or a
+		// permanent answer: nothing was placed.
+		in.Unknown = false
+		return nil, err
 	}
 	in.Unknown = false
 	return &OrderResult{
@@ -113,6 +114,16 @@ func (r *run) sendOnce(ctx context.Context) (*OrderResult, error) {
 		TransactionNo: res.TransactionNo,
 		InstanceID:    string(res.InstanceID),
 	}, nil
+}
+
+// markSend records that the intent is about to be sent; its outcome is unknown until answered.
+func markSend(in *OrderIntent, now time.Time) {
+	in.Sends++
+	if in.FirstSentAt.IsZero() {
+		in.FirstSentAt = now
+	}
+	in.LastSentAt = now
+	in.Unknown = true
 }
 
 // reconcile searches the order list for the order an earlier send may have placed. It returns

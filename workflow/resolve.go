@@ -71,10 +71,14 @@ func (r *run) resolve(ctx context.Context) error {
 		res.apply(r.st)
 		r.st.markStep(res.step, res.status, res.attempts, now)
 	}
+	// One checkpoint holds the lookups and the intent, already marked as sent: from here on a
+	// redelivery must reconcile before sending.
 	r.st.Order.Intent = r.newIntent()
+	markSend(r.st.Order.Intent, now)
 	if err := r.checkpoint(ctx); err != nil {
 		return err
 	}
+	r.freshIntent = true
 	for _, res := range results {
 		r.obs.StepProgress(res.step, res.status, res.attempts, "")
 	}

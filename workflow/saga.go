@@ -32,7 +32,9 @@ type Saga struct {
 	// ReconcileMaxPages bounds the pages searched; a window that does not end within them cannot
 	// prove that no order exists (default 40).
 	ReconcileMaxPages int
-	// MaxOrderSends bounds how often one order body is sent (default 3).
+	// MaxOrderSends bounds how often a send may end without an answer and then be proven absent
+	// from the order list before the saga stops with needs_reconciliation instead of sending
+	// again (default 5). Refusals with a definite answer (429) do not count.
 	MaxOrderSends int
 }
 
@@ -75,7 +77,7 @@ func (s *Saga) maxSends() int {
 	if s.MaxOrderSends > 0 {
 		return s.MaxOrderSends
 	}
-	return 3
+	return 5
 }
 
 // DefaultPONumber is the poNumber sent when the request has none: derived from the idempotency
@@ -124,6 +126,10 @@ type run struct {
 	cp   Checkpointer
 	obs  Observer
 	mu   sync.Mutex // serialises State changes and checkpoints of concurrent steps
+
+	// freshIntent is set when this run has just stored the intent, marked as sent, together
+	// with the lookups: the first send needs no reconciliation and no further checkpoint.
+	freshIntent bool
 }
 
 func (r *run) productID() int64 { return int64(r.req.ProductID) }

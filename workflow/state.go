@@ -81,8 +81,11 @@ type OrderIntent struct {
 	// FirstSentAt bounds the reconciliation window: no matching order can be older.
 	FirstSentAt time.Time `json:"firstSentAt"`
 	LastSentAt  time.Time `json:"lastSentAt"`
-	// Unknown is set when a send ended without an answer; the next step is reconciliation.
+	// Unknown is set while a send may have reached the partner without an answer; the next
+	// attempt reconciles first.
 	Unknown bool `json:"unknown,omitempty"`
+	// Absent counts unknown outcomes that reconciliation proved placed no order.
+	Absent int `json:"absent,omitempty"`
 }
 
 // OrderResult is the order the saga placed or adopted.
