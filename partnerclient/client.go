@@ -44,16 +44,15 @@ type Client struct {
 	tok    *token // nil until the first login
 	flight singleflight.Group
 
-	tokenRequests  atomic.Int64
 	tokenRefreshes atomic.Int64
 	calls          map[Endpoint]*atomic.Int64 // fixed keys: AllEndpoints
 }
 
 // Stats counts the requests a Client has sent.
 type Stats struct {
-	TokenRequests  int64              // token calls (logins and refreshes)
-	TokenRefreshes int64              // token calls with grant_type=refresh_token
-	Calls          map[Endpoint]int64 // HTTP requests per endpoint, token calls included
+	TokenRequests  int64              // token requests sent (logins and refreshes)
+	TokenRefreshes int64              // refresh attempts (grant_type=refresh_token)
+	Calls          map[Endpoint]int64 // requests sent per endpoint (past the rate limiter), token included
 }
 
 // New returns a client for the API at baseURL (e.g. https://openapi.partner.yeastar.com).
@@ -155,7 +154,7 @@ func (c *Client) String() string {
 // Stats returns the request counters.
 func (c *Client) Stats() Stats {
 	s := Stats{
-		TokenRequests:  c.tokenRequests.Load(),
+		TokenRequests:  c.calls[EndpointToken].Load(),
 		TokenRefreshes: c.tokenRefreshes.Load(),
 		Calls:          make(map[Endpoint]int64, len(c.calls)),
 	}
@@ -196,7 +195,6 @@ type response struct {
 // send performs one HTTP request and returns the envelope's result, or an *Error. It
 // never retries.
 func (c *Client) send(ctx context.Context, r request) (resp response, err error) {
-	c.calls[r.ep].Add(1)
 	start := time.Now()
 	var env envelope
 	defer func() { c.logRequest(r.ep, start, resp.status, env, err) }()
@@ -204,6 +202,7 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 	if err := c.limiter.Wait(ctx); err != nil {
 		return resp, &Error{Endpoint: r.ep, Err: err}
 	}
+	c.calls[r.ep].Add(1)
 	u := *c.base
 	u.RawPath = c.base.EscapedPath() + r.path // r.path is escaped
 	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {

@@ -395,6 +395,9 @@ func TestRateLimit(t *testing.T) {
 	if _, _, n := f.counts(); n != 1 {
 		t.Errorf("%d business requests reached the server, want 1", n)
 	}
+	if got := c.Stats().Calls[EndpointEnableAutoRenewal]; got != 1 {
+		t.Errorf("Stats counted %d calls, want 1 (the limited one was not sent)", got)
+	}
 }
 
 func TestMissingCredentials(t *testing.T) {

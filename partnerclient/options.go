@@ -42,7 +42,7 @@ func WithCredentials(clientID, clientSecret string) Option {
 }
 
 // WithHTTPClient replaces the default HTTP client (a keep-alive transport tuned for
-// many concurrent calls to one host). Its Timeout, if any, adds to the per-call timeout.
+// many concurrent calls to one host). Its Timeout, if set, also bounds each request.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {

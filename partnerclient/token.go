@@ -121,7 +121,6 @@ func (c *Client) renew(ctx context.Context) (*token, error) {
 // requestToken sends one token call and caches its token. refresh is the refresh token
 // sent, or empty for a login.
 func (c *Client) requestToken(ctx context.Context, form url.Values, refresh string) (*token, error) {
-	c.tokenRequests.Add(1)
 	if refresh != "" {
 		c.tokenRefreshes.Add(1)
 	}
