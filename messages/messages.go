@@ -63,15 +63,18 @@ const (
 // NATS headers set on events (and read on requests).
 const (
 	HeaderIdempotencyKey = "Fulfil-Idempotency-Key"
-	HeaderMsgID          = "Nats-Msg-Id"
-	HeaderTraceParent    = "traceparent"
-	HeaderCESpecVersion  = "ce-specversion"
-	HeaderCEType         = "ce-type"
-	HeaderCESource       = "ce-source"
-	HeaderCEID           = "ce-id"
-	HeaderCETime         = "ce-time"
-	CESpecVersion        = "1.0"
-	CESource             = "fulfil"
+	// HeaderRequestSeq is the stream sequence of the request message an event answers, so a
+	// producer can tell its own request's events from those of an earlier one with the same key.
+	HeaderRequestSeq    = "Fulfil-Request-Seq"
+	HeaderMsgID         = "Nats-Msg-Id"
+	HeaderTraceParent   = "traceparent"
+	HeaderCESpecVersion = "ce-specversion"
+	HeaderCEType        = "ce-type"
+	HeaderCESource      = "ce-source"
+	HeaderCEID          = "ce-id"
+	HeaderCETime        = "ce-time"
+	CESpecVersion       = "1.0"
+	CESource            = "fulfil"
 )
 
 // Step names, in saga order.

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,6 +44,7 @@ func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nat
 	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(messages.HeaderIdempotencyKey, d.key)
+	m.Header.Set(messages.HeaderRequestSeq, strconv.FormatUint(d.seq, 10))
 	m.Header.Set(messages.HeaderCESpecVersion, messages.CESpecVersion)
 	m.Header.Set(messages.HeaderCEType, typ)
 	m.Header.Set(messages.HeaderCESource, messages.CESource)

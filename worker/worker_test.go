@@ -30,8 +30,9 @@ func TestHappyPaths(t *testing.T) {
 	}
 	s := newStack(t)
 	s.startWorker(worker.Config{}, nil)
+	seqs := map[string]uint64{}
 	for _, tt := range tests {
-		s.publish(tt.give, tt.key)
+		seqs[tt.key] = s.publish(tt.give, tt.key)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +55,7 @@ func TestHappyPaths(t *testing.T) {
 			for name, want := range map[string]string{
 				messages.HeaderIdempotencyKey: tt.key, messages.HeaderMsgID: wantID, messages.HeaderCEID: wantID,
 				messages.HeaderCESpecVersion: "1.0", messages.HeaderCEType: messages.TypeCompleted, messages.HeaderCESource: messages.CESource,
+				messages.HeaderRequestSeq: fmt.Sprint(seqs[tt.key]),
 			} {
 				if got := h.Get(name); got != want {
 					t.Errorf("header %s = %q, want %q", name, got, want)

@@ -185,7 +185,7 @@ func demo(ctx context.Context, stdout io.Writer, log *zap.Logger) (bool, error) 
 }
 
 // demoRound publishes purchases and waits until each has its result event.
-func demoRound(ctx context.Context, js jetstream.JetStream, ps []demoPurchase, events <-chan messages.Event, got map[string][]messages.Event) error {
+func demoRound(ctx context.Context, js jetstream.JetStream, ps []demoPurchase, events <-chan event, got map[string][]messages.Event) error {
 	want := map[string]int{}
 	for _, p := range ps {
 		m := nats.NewMsg(messages.SubjectsFor("").Requested)
@@ -207,7 +207,7 @@ func demoRound(ctx context.Context, js jetstream.JetStream, ps []demoPurchase, e
 		select {
 		case ev := <-events:
 			if terminal(ev) {
-				got[ev.Key()] = append(got[ev.Key()], ev)
+				got[ev.Key()] = append(got[ev.Key()], ev.Event)
 			}
 		case <-deadline:
 			return fmt.Errorf("timed out waiting for result events")

@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
 
+	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/messages"
 )
 
@@ -39,6 +39,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	autoRenew := fs.Bool("auto-renew", true, "enable auto-renewal after the order")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the result event (0: do not wait)")
 	asJSON := fs.Bool("json", false, "print the result event as JSON")
+	msgID := fs.String("msg-id", "", "Nats-Msg-Id of the request (default: the idempotency key, so a quick re-publish is deduplicated)")
 	c.logLevel = "error"
 	if err := parse(fs, ee, args); err != nil {
 		return usageError(stderr, err)
@@ -90,7 +91,11 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailed
 	}
 	defer env.close()
-	return submitAndWait(ctx, env.js, c.prefix, req.IdempotencyKey, data, *timeout, *asJSON, stdout, stderr, log)
+	id := *msgID
+	if id == "" {
+		id = req.IdempotencyKey
+	}
+	return submitAndWait(ctx, env.js, c.prefix, req.IdempotencyKey, id, data, *timeout, *asJSON, stdout, stderr)
 }
 
 // ref turns a flag value into a plan/service reference: all digits is an ID, else a name.
@@ -104,11 +109,11 @@ func ref(v string) *messages.Ref {
 	return &messages.Ref{Name: v}
 }
 
-func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key string, data []byte, timeout time.Duration, asJSON bool, stdout, stderr io.Writer, log *zap.Logger) int {
+func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key, msgID string, data []byte, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
 	subjects := messages.SubjectsFor(prefix)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var events <-chan messages.Event
+	var events <-chan event
 	if timeout > 0 {
 		var err error
 		events, err = watchEvents(wctx, js, prefix, time.Now().Add(-time.Second))
@@ -119,7 +124,7 @@ func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key stri
 	}
 	m := nats.NewMsg(subjects.Requested)
 	m.Data = data
-	ack, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(key))
+	ack, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
 	if err != nil {
 		fmt.Fprintf(stderr, "fulfil submit: publish: %v\n", err)
 		return exitFailed
@@ -128,21 +133,27 @@ func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key stri
 	if timeout == 0 {
 		return exitOK
 	}
+	if ack.Duplicate {
+		// No new message: the first one's outcome may be stored already.
+		if ev, ok := storedOutcome(ctx, js, key); ok {
+			return printOutcome(ev, asJSON, stdout)
+		}
+	}
 	deadline := time.After(timeout)
 	for {
 		select {
 		case ev := <-events:
-			if ev.Key() != key {
-				continue
+			if ev.Key() != key || ev.requestSeq != ack.Sequence {
+				continue // another request's event
 			}
-			if p, ok := ev.(*messages.Progress); ok {
+			if p, ok := ev.Event.(*messages.Progress); ok {
 				fmt.Fprintf(stderr, "  %-17s %s%s\n", p.Step, p.Status, suffix(p.Message))
 				continue
 			}
 			if !terminal(ev) {
 				continue
 			}
-			return printOutcome(ev, asJSON, stdout)
+			return printOutcome(ev.Event, asJSON, stdout)
 		case <-deadline:
 			fmt.Fprintf(stderr, "fulfil submit: no result within %s; see `fulfil status %s`\n", timeout, key)
 			return exitTimeout
@@ -196,4 +207,21 @@ func replayedNote(r bool) string {
 		return " (replayed)"
 	}
 	return ""
+}
+
+// storedOutcome returns the terminal event stored for key, if the key has finished.
+func storedOutcome(ctx context.Context, js jetstream.JetStream, key string) (messages.Event, bool) {
+	store, err := idempotency.Bind(ctx, js, idempotency.Config{})
+	if err != nil {
+		return nil, false
+	}
+	rec, err := store.Get(ctx, key)
+	if err != nil || !rec.Finished() {
+		return nil, false
+	}
+	ev, err := messages.DecodeEvent(rec.Outcome)
+	if err != nil {
+		return nil, false
+	}
+	return ev, true
 }

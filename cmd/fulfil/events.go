@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -10,9 +11,15 @@ import (
 	"github.com/fulfil/fulfil/messages"
 )
 
+// event is a decoded event with the request sequence it answers (0 if unknown).
+type event struct {
+	messages.Event
+	requestSeq uint64
+}
+
 // watchEvents follows the events stream from start and sends every decoded event to the
 // returned channel until ctx ends. The stream must exist.
-func watchEvents(ctx context.Context, js jetstream.JetStream, prefix string, start time.Time) (<-chan messages.Event, error) {
+func watchEvents(ctx context.Context, js jetstream.JetStream, prefix string, start time.Time) (<-chan event, error) {
 	cons, err := js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{
 		FilterSubjects: messages.SubjectsFor(prefix).Events(),
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
@@ -21,14 +28,15 @@ func watchEvents(ctx context.Context, js jetstream.JetStream, prefix string, sta
 	if err != nil {
 		return nil, fmt.Errorf("follow events: %w", err)
 	}
-	out := make(chan messages.Event, 64)
+	out := make(chan event, 64)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		ev, err := messages.DecodeEvent(m.Data())
 		if err != nil {
 			return
 		}
+		seq, _ := strconv.ParseUint(m.Headers().Get(messages.HeaderRequestSeq), 10, 64)
 		select {
-		case out <- ev:
+		case out <- event{Event: ev, requestSeq: seq}:
 		case <-ctx.Done():
 		}
 	})

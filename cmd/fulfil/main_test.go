@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDemoExitsZero(t *testing.T) {
+	var out, errb syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if code := run(ctx, []string{"demo"}, &out, &errb); code != exitOK {
+		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"All outcomes as expected.", "3 orders placed for 3 purchases", "replayed", "conflict", "invalid_request"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// A worker with an embedded NATS server and the in-process simulator, driven by submit and
+// status as a user would from another terminal.
+func TestWorkerSubmitStatus(t *testing.T) {
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	common := []string{"--nats-listen", natsAddr}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var werr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"worker", "--partner-sim", "--data-dir", t.TempDir(), "--http-addr", httpAddr, "--log-level", "warn"}, common...), io.Discard, &werr)
+	}()
+	waitReady(t, "http://"+httpAddr+"/readyz", done, &werr)
+
+	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	tests := []struct {
+		name     string
+		give     []string
+		wantCode int
+		wantOut  string
+	}{
+		{name: "new license", give: []string{"--key", "cli-1", "--plan", "Ultimate Plan", "--quantity", "5"}, wantCode: exitOK, wantOut: "completed: order ZC"},
+		{name: "quick re-publish is deduplicated", give: []string{"--key", "cli-1", "--plan", "Ultimate Plan", "--quantity", "5"}, wantCode: exitOK, wantOut: "completed: order ZC"},
+		{name: "same purchase, new message, is replayed", give: []string{"--key", "cli-1", "--msg-id", "cli-1/again", "--plan", "ultimate plan", "--quantity", "5"}, wantCode: exitOK, wantOut: "completed (replayed)"},
+		{name: "same key, other purchase", give: []string{"--key", "cli-1", "--msg-id", "cli-1/other", "--plan", "Ultimate Plan", "--quantity", "6"}, wantCode: exitFailed, wantOut: "conflict"},
+		{name: "unknown plan", give: []string{"--key", "cli-2", "--plan", "Gold Plan", "--quantity", "5"}, wantCode: exitFailed, wantOut: "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb syncBuffer
+			args := append(append([]string{"submit", "--timeout", "60s"}, common...), tt.give...)
+			code := run(context.Background(), args, &out, &errb)
+			if code != tt.wantCode || !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("exit %d, want %d; stdout %q (want %q); stderr:\n%s", code, tt.wantCode, out.String(), tt.wantOut, errb.String())
+			}
+		})
+	}
+
+	var out, errb syncBuffer
+	if code := run(context.Background(), append([]string{"status"}, append(common, "cli-1")...), &out, &errb); code != exitOK {
+		t.Fatalf("status exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"completed", "fetch_activation", "order: ZC"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if code := run(context.Background(), append([]string{"status"}, append(common, "never-submitted")...), io.Discard, io.Discard); code != exitFailed {
+		t.Errorf("status of an unknown key: exit %d, want %d", code, exitFailed)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("worker exit %d after SIGTERM-like cancel; stderr:\n%s", code, werr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("worker did not stop")
+	}
+}
+
+func waitReady(t *testing.T, url string, done <-chan int, stderr fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case code := <-done:
+			t.Fatalf("worker exited with %d:\n%s", code, stderr.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("worker not ready after 30s:\n%s", stderr.String())
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		give    config
+		wantErr []string
+	}{
+		{name: "https with credentials", give: config{partnerURL: "https://p.example", clientID: "id", clientSecret: "s"}},
+		{name: "secret from a file", give: config{partnerURL: "https://p.example", clientID: "id", clientSecretFile: secretFile}},
+		{name: "loopback http is fine", give: config{partnerURL: "http://127.0.0.1:8089", clientID: "id", clientSecret: "s"}},
+		{name: "plain http elsewhere", give: config{partnerURL: "http://p.example", clientID: "id", clientSecret: "s"},
+			wantErr: []string{"plain http on a non-loopback host"}},
+		{name: "plain http allowed explicitly", give: config{partnerURL: "http://p.example", clientID: "id", clientSecret: "s", partnerInsecure: true}},
+		{name: "every problem at once", give: config{partnerURL: "ftp://p.example"},
+			wantErr: []string{"scheme must be https", "client ID is missing", "client secret is missing"}},
+		{name: "missing secret file", give: config{partnerURL: "https://p.example", clientID: "id", clientSecretFile: filepath.Join(dir, "nope")},
+			wantErr: []string{"partner client secret file"}},
+		{name: "simulator needs nothing", give: config{partnerSim: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.give
+			err := c.resolvePartner()
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestFlagsWinOverEnvironment(t *testing.T) {
+	t.Setenv("FULFIL_CONCURRENCY", "7")
+	t.Setenv("FULFIL_SUBJECT_PREFIX", "shop")
+	var c config
+	fs, ee := newFlags("worker", &c, secNATS|secWorker, io.Discard)
+	if err := parse(fs, ee, []string{"--concurrency", "9"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.concurrency != 9 || c.prefix != "shop" {
+		t.Errorf("concurrency %d prefix %q, want 9 (flag) and shop (env)", c.concurrency, c.prefix)
+	}
+	t.Setenv("FULFIL_CONCURRENCY", "many")
+	fs, ee = newFlags("worker", &c, secWorker, io.Discard)
+	if err := parse(fs, ee, nil); err == nil || !strings.Contains(err.Error(), "FULFIL_CONCURRENCY") {
+		t.Errorf("bad env value: err = %v, want one naming FULFIL_CONCURRENCY", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"frobnicate"}, io.Discard, &errb); code != exitUsage || !strings.Contains(errb.String(), "unknown command") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
