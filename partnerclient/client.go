@@ -39,6 +39,7 @@ type Client struct {
 	allowInsecure  bool
 	clientID       string
 	clientSecret   string
+	observe        func(CallInfo)
 
 	tokMu  sync.Mutex
 	tok    *token // nil until the first login
@@ -275,6 +276,9 @@ func decodeResult[T any](ep Endpoint, resp response, decode func(json.RawMessage
 }
 
 func (c *Client) logRequest(ep Endpoint, start time.Time, status int, env envelope, err error) {
+	if c.observe != nil {
+		c.observe(CallInfo{Endpoint: ep, StatusCode: status, Code: string(env.Code), Duration: time.Since(start), Err: err})
+	}
 	ce := c.log.Check(zap.DebugLevel, "partner request")
 	if ce == nil {
 		return

@@ -135,3 +135,24 @@ func WithAllowInsecure(allow bool) Option {
 		return nil
 	}
 }
+
+// CallInfo describes one finished request, for metrics.
+type CallInfo struct {
+	Endpoint   Endpoint
+	StatusCode int    // HTTP status, 0 without a response
+	Code       string // envelope code
+	Duration   time.Duration
+	Err        error // nil on success
+}
+
+// WithObserver calls fn after every request (token calls included), synchronously: fn must be
+// quick and safe for concurrent use. It never sees tokens or secrets.
+func WithObserver(fn func(CallInfo)) Option {
+	return func(c *Client) error {
+		if fn == nil {
+			return invalid("nil observer")
+		}
+		c.observe = fn
+		return nil
+	}
+}

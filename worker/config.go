@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/internal/metrics"
 	"github.com/fulfil/fulfil/messages"
 )
 
@@ -50,6 +51,8 @@ type Config struct {
 	WorkerID string
 	// Logger receives JSON logs (default: none).
 	Logger *zap.Logger
+	// Metrics receives measurements (default: none).
+	Metrics *metrics.Metrics
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

@@ -58,6 +58,9 @@ func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nat
 
 // progress publishes a progress event without waiting; finish waits for all of them.
 func (d *delivery) progress(step, status string, attempt int, message string) {
+	if status == messages.StatusRetrying {
+		d.w.cfg.Metrics.StepRetry(step)
+	}
 	ev := messages.Progress{EventHeader: d.header(), Step: step, Status: status, Attempt: attempt, Message: message}
 	ev.Type = messages.TypeProgress
 	data, err := json.Marshal(ev)

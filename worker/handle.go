@@ -43,11 +43,16 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 		d.last = int(md.NumDelivered) >= w.cfg.MaxDeliver
 	}
 	d.trace = msg.Headers().Get(messages.HeaderTraceParent)
+	w.cfg.Metrics.InFlight(1)
+	defer w.cfg.Metrics.InFlight(-1)
+	if d.num > 1 {
+		w.cfg.Metrics.Redelivered()
+	}
 	d.log = w.log.With(zap.Uint64("stream_seq", d.seq), zap.Uint64("delivery", d.num))
 	defer func() {
 		if r := recover(); r != nil {
 			d.log.Error("saga panicked; request left to redelivery", zap.Any("panic", r), zap.Stack("stack"))
-			_ = msg.NakWithDelay(w.nakDelay(d.num))
+			d.nak()
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.MessageTimeout)
@@ -80,6 +85,9 @@ func (d *delivery) run(ctx context.Context) {
 	if err != nil {
 		d.notAcquired(ctx, err)
 		return
+	}
+	if h.Record().Deliveries == 1 {
+		w.cfg.Metrics.SagaStarted()
 	}
 	d.runSaga(ctx, req, h)
 }
@@ -125,6 +133,7 @@ func (d *delivery) notAcquired(ctx context.Context, err error) {
 			d.retry(ctx, nil, nil, perr)
 			return
 		}
+		d.w.cfg.Metrics.SagaFinished("failed", string(f.Reason), d.w.cfg.Now().Sub(d.received))
 		d.log.Warn("purchase failed", zap.String("reason", string(f.Reason)), zap.String("error", f.Message))
 		d.term("conflict")
 	default:
@@ -155,6 +164,9 @@ func (d *delivery) replay(ctx context.Context, rec idempotency.Record) {
 	if err := d.publishRaw(ctx, subject, rec.OutcomeType, data, msgID); err != nil {
 		d.retry(ctx, nil, nil, err)
 		return
+	}
+	if replayed {
+		d.w.cfg.Metrics.Replayed()
 	}
 	d.log.Info("outcome republished", zap.Bool("replayed", replayed), zap.String("type", rec.OutcomeType))
 	d.ack()
@@ -221,7 +233,9 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 		return
 	}
 	d.waitProgress(ctx)
+	took := d.w.cfg.Now().Sub(d.received)
 	if f, ok := ev.(*messages.Failed); ok {
+		d.w.cfg.Metrics.SagaFinished("failed", string(f.Reason), took)
 		d.log.Warn("purchase failed", zap.String("step", f.Step), zap.String("reason", string(f.Reason)),
 			zap.String("error", f.Message), zap.String("partner_code", f.PartnerCode),
 			zap.String("partner_request_id", f.PartnerRequestID), zap.String("order_no", f.OrderNo))
@@ -229,8 +243,9 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 		return
 	}
 	c := ev.(*messages.Completed)
+	d.w.cfg.Metrics.SagaFinished("completed", "", took)
 	d.log.Info("purchase completed", zap.String("order_no", c.OrderNo), zap.String("product_no", c.ProductNo),
-		zap.Duration("duration", d.w.cfg.Now().Sub(d.received)))
+		zap.Duration("duration", took))
 	d.ack()
 }
 
@@ -252,6 +267,7 @@ func (d *delivery) retry(ctx context.Context, lease *leaseGuard, st *workflow.St
 	d.waitProgress(ctx)
 	delay := d.w.nakDelay(d.num)
 	d.log.Info("saga will be retried", zap.Error(err), zap.Duration("delay", delay))
+	d.w.cfg.Metrics.Acked("nak")
 	_ = d.msg.NakWithDelay(delay)
 }
 
@@ -273,9 +289,10 @@ func (d *delivery) invalid(ctx context.Context, req messages.PurchaseRequest, ve
 			d.term("invalid request")
 			return
 		}
-		_ = d.msg.NakWithDelay(d.w.nakDelay(d.num))
+		d.nak()
 		return
 	}
+	d.w.cfg.Metrics.SagaFinished("failed", string(f.Reason), d.w.cfg.Now().Sub(d.received))
 	d.log.Warn("purchase failed", zap.String("reason", string(f.Reason)), zap.String("error", f.Message))
 	d.term("invalid request")
 }
@@ -293,16 +310,19 @@ func (w *Worker) nakDelay(delivered uint64) time.Duration {
 }
 
 func (d *delivery) ack() {
+	d.w.cfg.Metrics.Acked("ack")
 	if err := d.msg.Ack(); err != nil {
 		d.log.Warn("ack failed; the request will be redelivered and its outcome republished", zap.Error(err))
 	}
 }
 
 func (d *delivery) nak() {
+	d.w.cfg.Metrics.Acked("nak")
 	_ = d.msg.NakWithDelay(d.w.nakDelay(d.num))
 }
 
 func (d *delivery) term(reason string) {
+	d.w.cfg.Metrics.Acked("term")
 	if err := d.msg.TermWithReason(reason); err != nil {
 		d.log.Warn("term failed", zap.Error(err))
 	}

@@ -18,6 +18,7 @@ var errUnknownOutcome = errors.New("create order: unknown outcome")
 // re-send.
 func (r *run) createOrder(ctx context.Context) error {
 	step := messages.StepCreateOrder
+	start := r.saga.now()
 	var placed *OrderResult
 	// Retry on transient and unknown outcomes: the next attempt reconciles before sending again.
 	canRetry := func(err error) bool {
@@ -52,7 +53,7 @@ func (r *run) createOrder(ctx context.Context) error {
 		r.st.Order.Intent.Unknown = false
 		return failure(step, messages.ReasonRejected, "", err, "the partner refused the order: %v", partnerMessage(err))
 	}
-	return r.finish(ctx, step, messages.StatusDone, n, func(st *State) {
+	return r.finish(ctx, step, messages.StatusDone, n, start, func(st *State) {
 		st.Order.Intent.Unknown = false
 		st.Order.Result = placed
 	})
@@ -186,6 +187,7 @@ func (r *run) reconcile(ctx context.Context) (*OrderResult, error) {
 		fmt.Sprintf("reconciled after an unknown outcome: %d matching order(s)", len(matches)))
 	switch {
 	case len(matches) > 1:
+		r.saga.Hooks.reconciled("ambiguous")
 		nos := make([]string, len(matches))
 		for i, m := range matches {
 			nos[i] = m.OrderNo
@@ -193,12 +195,15 @@ func (r *run) reconcile(ctx context.Context) (*OrderResult, error) {
 		return nil, failure(messages.StepCreateOrder, messages.ReasonNeedsReconciliation, "", nil,
 			"%d orders match poNumber %s (%s); a human must decide which belongs to this purchase", len(matches), in.PONumber, strings.Join(nos, ", "))
 	case len(matches) == 1:
+		r.saga.Hooks.reconciled("adopted")
 		return &matches[0], nil
 	case !complete:
+		r.saga.Hooks.reconciled("incomplete")
 		return nil, failure(messages.StepCreateOrder, messages.ReasonNeedsReconciliation, "", nil,
 			"create order (poNumber %s) had an unknown outcome and the order list could not be searched back to the first send within %d pages",
 			in.PONumber, r.saga.maxPages())
 	default:
+		r.saga.Hooks.reconciled("absent")
 		return nil, nil
 	}
 }

@@ -93,8 +93,9 @@ func (r *run) learnProductNo(ctx context.Context) error {
 
 func (r *run) enableRenewal(ctx context.Context) error {
 	step := messages.StepEnableRenewal
+	start := r.saga.now()
 	if !r.req.AutoRenewEnabled() {
-		return r.finish(ctx, step, messages.StatusSkipped, 0, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
+		return r.finish(ctx, step, messages.StatusSkipped, 0, start, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
 	}
 	res := r.st.Order.Result
 	// Enabling is safe to repeat after an unknown outcome: the status is checked first.
@@ -126,11 +127,12 @@ func (r *run) enableRenewal(ctx context.Context) error {
 	if err != nil {
 		return r.postOrderError(step, err)
 	}
-	return r.finish(ctx, step, messages.StatusDone, n, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
+	return r.finish(ctx, step, messages.StatusDone, n, start, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
 }
 
 func (r *run) fetchActivation(ctx context.Context) error {
 	step := messages.StepFetchActivation
+	start := r.saga.now()
 	res := r.st.Order.Result
 	var code partnerclient.ActivationCode
 	// A new PBX's code may not exist yet right after the order: "not found" is retried here.
@@ -151,7 +153,7 @@ func (r *run) fetchActivation(ctx context.Context) error {
 	if err != nil {
 		return r.postOrderError(step, err)
 	}
-	return r.finish(ctx, step, messages.StatusDone, n, func(st *State) {
+	return r.finish(ctx, step, messages.StatusDone, n, start, func(st *State) {
 		st.Activation = &ActivationStep{Code: code.Code, GenerateTime: code.GenerateTime.Time()}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
@@ -24,19 +25,20 @@ func (r *run) resolve(ctx context.Context) error {
 		attempts int
 		apply    func(*State)
 		err      error
+		took     time.Duration
 	}
 	lookups := []func(context.Context) result{
 		func(ctx context.Context) result {
 			p, status, n, err := r.resolveProduct(ctx)
-			return result{messages.StepResolveProduct, status, n, func(st *State) { st.Product = p }, err}
+			return result{step: messages.StepResolveProduct, status: status, attempts: n, apply: func(st *State) { st.Product = p }, err: err}
 		},
 		func(ctx context.Context) result {
 			p, n, err := r.resolvePlan(ctx)
-			return result{messages.StepResolvePlan, messages.StatusDone, n, func(st *State) { st.Plan = p }, err}
+			return result{step: messages.StepResolvePlan, status: messages.StatusDone, attempts: n, apply: func(st *State) { st.Plan = p }, err: err}
 		},
 		func(ctx context.Context) result {
 			b, n, err := r.resolveBilling(ctx)
-			return result{messages.StepResolveBilling, messages.StatusDone, n, func(st *State) { st.Billing = b }, err}
+			return result{step: messages.StepResolveBilling, status: messages.StatusDone, attempts: n, apply: func(st *State) { st.Billing = b }, err: err}
 		},
 	}
 	results := make([]result, len(lookups))
@@ -45,7 +47,9 @@ func (r *run) resolve(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := r.saga.now()
 			results[i] = lookup(ctx)
+			results[i].took = r.saga.now().Sub(start)
 		}()
 	}
 	wg.Wait()
@@ -81,6 +85,7 @@ func (r *run) resolve(ctx context.Context) error {
 	r.freshIntent = true
 	for _, res := range results {
 		r.obs.StepProgress(res.step, res.status, res.attempts, "")
+		r.saga.Hooks.stepDone(res.step, res.took)
 	}
 	return nil
 }

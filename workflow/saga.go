@@ -32,6 +32,8 @@ type Saga struct {
 	// ReconcileMaxPages bounds the pages searched; a window that does not end within them cannot
 	// prove that no order exists (default 40).
 	ReconcileMaxPages int
+	// Hooks receive measurements (optional).
+	Hooks Hooks
 	// MaxOrderSends bounds how often a send may end without an answer and then be proven absent
 	// from the order list before the saga stops with needs_reconciliation instead of sending
 	// again (default 5). Refusals with a definite answer (429) do not count.
@@ -78,6 +80,28 @@ func (s *Saga) maxSends() int {
 		return s.MaxOrderSends
 	}
 	return 5
+}
+
+// Hooks receive measurements of a saga, for metrics. Every field is optional and must be quick
+// and safe for concurrent use.
+type Hooks struct {
+	// StepDone is called when a step finished (done or skipped), with its duration in this run.
+	StepDone func(step string, d time.Duration)
+	// Reconciled is called after each order-list search: adopted, absent, ambiguous or
+	// incomplete.
+	Reconciled func(result string)
+}
+
+func (h Hooks) stepDone(step string, d time.Duration) {
+	if h.StepDone != nil {
+		h.StepDone(step, d)
+	}
+}
+
+func (h Hooks) reconciled(result string) {
+	if h.Reconciled != nil {
+		h.Reconciled(result)
+	}
 }
 
 // DefaultPONumber is the poNumber sent when the request has none: derived from the idempotency
@@ -143,7 +167,7 @@ func (r *run) checkpoint(ctx context.Context) error {
 }
 
 // finish records a finished step, checkpoints, then reports it.
-func (r *run) finish(ctx context.Context, step, status string, attempts int, apply func(*State)) error {
+func (r *run) finish(ctx context.Context, step, status string, attempts int, start time.Time, apply func(*State)) error {
 	r.mu.Lock()
 	apply(r.st)
 	r.st.markStep(step, status, attempts, r.saga.now())
@@ -153,6 +177,7 @@ func (r *run) finish(ctx context.Context, step, status string, attempts int, app
 		return err
 	}
 	r.obs.StepProgress(step, status, attempts, "")
+	r.saga.Hooks.stepDone(step, r.saga.now().Sub(start))
 	return nil
 }
 

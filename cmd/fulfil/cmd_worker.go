@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/fulfil/fulfil/internal/metrics"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 	"github.com/fulfil/fulfil/worker"
@@ -50,7 +53,7 @@ func usageError(stderr io.Writer, err error) int {
 
 // partner builds the partner client: against the configured portal, or the in-process
 // simulator with --partner-sim. stop releases the simulator.
-func partner(c *config, log *zap.Logger) (client *partnerclient.Client, stop func(), err error) {
+func partner(c *config, log *zap.Logger, m *metrics.Metrics) (client *partnerclient.Client, stop func(), err error) {
 	stop = func() {}
 	url, id, secret := c.partnerURL, c.clientID, c.clientSecret
 	if c.partnerSim {
@@ -63,6 +66,7 @@ func partner(c *config, log *zap.Logger) (client *partnerclient.Client, stop fun
 		partnerclient.WithCredentials(id, secret),
 		partnerclient.WithAllowInsecure(c.partnerInsecure),
 		partnerclient.WithLogger(log.Named("partner")),
+		partnerclient.WithObserver(m.PartnerCall),
 	)
 	if err != nil {
 		stop()
@@ -73,7 +77,10 @@ func partner(c *config, log *zap.Logger) (client *partnerclient.Client, stop fun
 
 // serveWorker runs a worker and its HTTP endpoints until ctx ends.
 func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
-	client, stopSim, err := partner(c, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	client, stopSim, err := partner(c, log, m)
 	if err != nil {
 		return err
 	}
@@ -84,8 +91,9 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	}
 	defer env.close()
 
-	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga")}
-	w, err := worker.New(env.js, saga, worker.Config{SubjectPrefix: c.prefix, Concurrency: c.concurrency, Logger: log})
+	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga"),
+		Hooks: workflow.Hooks{StepDone: m.StepDone, Reconciled: m.Reconciled}}
+	w, err := worker.New(env.js, saga, worker.Config{SubjectPrefix: c.prefix, Concurrency: c.concurrency, Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}
@@ -95,7 +103,7 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("set up streams, consumer and bucket: %w", err)
 	}
-	srv, err := startHTTP(c.httpAddr, readiness(env, client), log)
+	srv, err := startHTTP(c.httpAddr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), readiness(env, client), log)
 	if err != nil {
 		return err
 	}
@@ -124,9 +132,9 @@ func readiness(env *natsEnv, client *partnerclient.Client) func(context.Context)
 }
 
 // startHTTP serves /metrics, /healthz and /readyz; an empty addr disables it.
-func startHTTP(addr string, ready func(context.Context) error, log *zap.Logger) (*http.Server, error) {
+func startHTTP(addr string, metricsHandler http.Handler, ready func(context.Context) error, log *zap.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

@@ -101,6 +101,25 @@ func TestWorkerSubmitStatus(t *testing.T) {
 		})
 	}
 
+	resp, err = http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`fulfil_sagas_finished_total{outcome="completed",reason=""} 1`,
+		`fulfil_sagas_finished_total{outcome="failed",reason="conflict"} 1`,
+		`fulfil_outcomes_replayed_total 1`,
+		`fulfil_partner_calls_total{endpoint="create_order",outcome="ok"} 1`,
+		`fulfil_step_duration_seconds_count{step="fetch_activation"} 1`,
+		`fulfil_sagas_in_flight 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	var out, errb syncBuffer
 	if code := run(context.Background(), append([]string{"status"}, append(common, "cli-1")...), &out, &errb); code != exitOK {
 		t.Fatalf("status exit %d: %s", code, errb.String())

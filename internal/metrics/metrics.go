@@ -1,0 +1,155 @@
+// Package metrics holds fulfil's Prometheus metrics. One Metrics is shared by the worker, the
+// saga (through workflow.Hooks) and the partner client (through its observer).
+package metrics
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fulfil/fulfil/partnerclient"
+)
+
+// Metrics are the collectors; every method is safe on a nil *Metrics (no-op).
+type Metrics struct {
+	sagasStarted    prometheus.Counter
+	sagasFinished   *prometheus.CounterVec
+	sagaDuration    *prometheus.HistogramVec
+	stepDuration    *prometheus.HistogramVec
+	stepRetries     *prometheus.CounterVec
+	partnerCalls    *prometheus.CounterVec
+	partnerLatency  *prometheus.HistogramVec
+	redeliveries    prometheus.Counter
+	reconciliations *prometheus.CounterVec
+	inFlight        prometheus.Gauge
+	replays         prometheus.Counter
+	acks            *prometheus.CounterVec
+}
+
+// New creates the collectors and registers them on reg (nil: not registered).
+func New(reg prometheus.Registerer) *Metrics {
+	buckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+	m := &Metrics{
+		sagasStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fulfil", Name: "sagas_started_total",
+			Help: "Sagas started (first acquisition of an idempotency key)."}),
+		sagasFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "sagas_finished_total",
+			Help: "Sagas finished, by outcome (completed, failed) and failure reason."}, []string{"outcome", "reason"}),
+		sagaDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "fulfil", Name: "saga_duration_seconds",
+			Help: "Time from a request's delivery to its outcome, by outcome.", Buckets: buckets}, []string{"outcome"}),
+		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "fulfil", Name: "step_duration_seconds",
+			Help: "Duration of finished saga steps, retries included.", Buckets: buckets}, []string{"step"}),
+		stepRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "step_retries_total",
+			Help: "In-process retries of saga steps."}, []string{"step"}),
+		partnerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "partner_calls_total",
+			Help: "Partner API requests by endpoint and outcome (ok, http_<status>, business, transport)."}, []string{"endpoint", "outcome"}),
+		partnerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "fulfil", Name: "partner_call_duration_seconds",
+			Help: "Partner API request latency by endpoint.", Buckets: buckets}, []string{"endpoint"}),
+		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fulfil", Name: "redeliveries_total",
+			Help: "Request deliveries after the first."}),
+		reconciliations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "reconciliations_total",
+			Help: "Order-list searches after an unknown create-order outcome, by result (adopted, absent, ambiguous, incomplete)."}, []string{"result"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "fulfil", Name: "sagas_in_flight",
+			Help: "Requests being processed by this process."}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fulfil", Name: "outcomes_replayed_total",
+			Help: "Stored outcomes republished for a request whose key had finished."}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "acks_total",
+			Help: "Acknowledgements sent, by kind (ack, term, nak)."}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.sagasStarted, m.sagasFinished, m.sagaDuration, m.stepDuration, m.stepRetries, m.partnerCalls,
+			m.partnerLatency, m.redeliveries, m.reconciliations, m.inFlight, m.replays, m.acks)
+	}
+	return m
+}
+
+// SagaStarted counts a first acquisition of a key.
+func (m *Metrics) SagaStarted() {
+	if m != nil {
+		m.sagasStarted.Inc()
+	}
+}
+
+// SagaFinished counts an outcome and observes its duration.
+func (m *Metrics) SagaFinished(outcome, reason string, d time.Duration) {
+	if m != nil {
+		m.sagasFinished.WithLabelValues(outcome, reason).Inc()
+		m.sagaDuration.WithLabelValues(outcome).Observe(d.Seconds())
+	}
+}
+
+// StepDone observes a finished step's duration.
+func (m *Metrics) StepDone(step string, d time.Duration) {
+	if m != nil {
+		m.stepDuration.WithLabelValues(step).Observe(d.Seconds())
+	}
+}
+
+// StepRetry counts a retry of step.
+func (m *Metrics) StepRetry(step string) {
+	if m != nil {
+		m.stepRetries.WithLabelValues(step).Inc()
+	}
+}
+
+// Redelivered counts a delivery after the first.
+func (m *Metrics) Redelivered() {
+	if m != nil {
+		m.redeliveries.Inc()
+	}
+}
+
+// Reconciled counts a reconciliation by result.
+func (m *Metrics) Reconciled(result string) {
+	if m != nil {
+		m.reconciliations.WithLabelValues(result).Inc()
+	}
+}
+
+// InFlight adds delta to the in-flight gauge.
+func (m *Metrics) InFlight(delta float64) {
+	if m != nil {
+		m.inFlight.Add(delta)
+	}
+}
+
+// Replayed counts a replayed outcome.
+func (m *Metrics) Replayed() {
+	if m != nil {
+		m.replays.Inc()
+	}
+}
+
+// Acked counts an acknowledgement of kind ack, term or nak.
+func (m *Metrics) Acked(kind string) {
+	if m != nil {
+		m.acks.WithLabelValues(kind).Inc()
+	}
+}
+
+// PartnerCall records one partner request; use it with partnerclient.WithObserver.
+func (m *Metrics) PartnerCall(ci partnerclient.CallInfo) {
+	if m == nil {
+		return
+	}
+	ep := string(ci.Endpoint)
+	m.partnerCalls.WithLabelValues(ep, callOutcome(ci)).Inc()
+	m.partnerLatency.WithLabelValues(ep).Observe(ci.Duration.Seconds())
+}
+
+func callOutcome(ci partnerclient.CallInfo) string {
+	switch {
+	case ci.Err == nil:
+		return "ok"
+	case ci.StatusCode == 0:
+		return "transport"
+	case ci.StatusCode >= 300:
+		return "http_" + strconv.Itoa(ci.StatusCode)
+	}
+	var pe *partnerclient.Error
+	if errors.As(ci.Err, &pe) && pe.Code != "" && pe.Code != partnerclient.CodeSuccess {
+		return "business"
+	}
+	return "decode"
+}
