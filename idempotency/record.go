@@ -44,9 +44,11 @@ type Record struct {
 	// Outcome is the terminal event JSON as first published.
 	Outcome json.RawMessage `json:"outcome,omitempty"`
 	// OutcomeSeq is the stream sequence of the request message that produced the outcome.
-	OutcomeSeq uint64    `json:"outcomeSeq,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	OutcomeSeq uint64 `json:"outcomeSeq,omitempty"`
+	// Reopened counts the times a failed outcome was set aside by Reopen (a dead-letter replay).
+	Reopened  int       `json:"reopened,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Finished reports whether the saga ended, with either status.

@@ -146,6 +146,19 @@ func (s *Store) Config() Config { return s.cfg }
 // An existing record keeps its saga ID and request. Lost compare-and-set races are retried;
 // after too many, Acquire fails with ErrContended. An invalid key fails with ErrInvalidKey.
 func (s *Store) Acquire(ctx context.Context, key, sagaID, fingerprint string, request json.RawMessage, owner string) (*Handle, error) {
+	return s.acquire(ctx, key, sagaID, fingerprint, request, owner, false)
+}
+
+// Reopen is Acquire for an operator's replay of a failed purchase: a key that finished with a
+// failed outcome is taken over and set running again from its checkpoint (the saga resumes, so
+// an order that exists is found, never placed twice). The failed outcome is cleared and
+// Reopened grows by one. A completed key still fails with a *FinishedError, a different
+// fingerprint with a *ConflictError, and a live lease with a *LeasedError.
+func (s *Store) Reopen(ctx context.Context, key, sagaID, fingerprint string, request json.RawMessage, owner string) (*Handle, error) {
+	return s.acquire(ctx, key, sagaID, fingerprint, request, owner, true)
+}
+
+func (s *Store) acquire(ctx context.Context, key, sagaID, fingerprint string, request json.RawMessage, owner string, reopen bool) (*Handle, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
 	}
@@ -169,6 +182,10 @@ func (s *Store) Acquire(ctx context.Context, key, sagaID, fingerprint string, re
 		switch {
 		case rec.Fingerprint != fingerprint:
 			return nil, &ConflictError{Record: rec}
+		case reopen && rec.Status == StatusFailed:
+			rec.Status = StatusRunning
+			rec.OutcomeType, rec.Outcome, rec.OutcomeSeq = "", nil, 0
+			rec.Reopened++
 		case rec.Finished():
 			return nil, &FinishedError{Record: rec}
 		case rec.Lease.Owner != owner && rec.Lease.Live(now):

@@ -542,3 +542,44 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestReopen(t *testing.T) {
+	tests := []struct {
+		name    string
+		give    idempotency.Status
+		wantErr error
+	}{
+		{name: "failed key runs again", give: idempotency.StatusFailed},
+		{name: "completed key never runs again", give: idempotency.StatusCompleted, wantErr: idempotency.ErrFinished},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			h := e.acquire(t, testKey, "w1")
+			if err := h.SaveState(ctx(t), []byte(`{"step":"x"}`)); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Finish(ctx(t), tt.give, "purchase.x", []byte(`{"type":"purchase.x"}`), 7); err != nil {
+				t.Fatal(err)
+			}
+			h2, err := e.store.Reopen(ctx(t), testKey, testSID, testFP, testReq, "w2")
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Reopen err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := e.get(t, testKey)
+			if rec.Status != idempotency.StatusRunning || rec.Outcome != nil || rec.Reopened != 1 || rec.Lease.Owner != "w2" ||
+				string(rec.State) != `{"step":"x"}` || h2.Epoch() != 2 {
+				t.Errorf("reopened record = %+v", rec)
+			}
+			if _, err := e.store.Reopen(ctx(t), testKey, testSID, "other-fp", testReq, "w3"); !errors.Is(err, idempotency.ErrConflict) {
+				t.Errorf("Reopen with another fingerprint: %v, want ErrConflict", err)
+			}
+		})
+	}
+}
