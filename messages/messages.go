@@ -21,12 +21,15 @@ const (
 	suffixProgress  = "purchase.progress"
 	suffixCompleted = "purchase.completed"
 	suffixFailed    = "purchase.failed"
+	suffixDLQ       = "dlq.purchase"
 )
 
 // Stream names (fixed by the contract; independent of the subject prefix).
 const (
 	StreamRequests = "FULFIL_REQUESTS"
 	StreamEvents   = "FULFIL_EVENTS"
+	// StreamDeadLetter holds requests that ended without a normal outcome.
+	StreamDeadLetter = "FULFIL_DLQ"
 )
 
 // Subjects holds the concrete subject names for one subject prefix.
@@ -35,6 +38,8 @@ type Subjects struct {
 	Progress  string
 	Completed string
 	Failed    string
+	// DeadLetter is the subject of the dead-letter stream (an addition to the v1 contract).
+	DeadLetter string
 }
 
 // SubjectsFor returns the subjects under prefix ("" means DefaultSubjectPrefix).
@@ -43,10 +48,11 @@ func SubjectsFor(prefix string) Subjects {
 		prefix = DefaultSubjectPrefix
 	}
 	return Subjects{
-		Requested: prefix + "." + suffixRequested,
-		Progress:  prefix + "." + suffixProgress,
-		Completed: prefix + "." + suffixCompleted,
-		Failed:    prefix + "." + suffixFailed,
+		Requested:  prefix + "." + suffixRequested,
+		Progress:   prefix + "." + suffixProgress,
+		Completed:  prefix + "." + suffixCompleted,
+		Failed:     prefix + "." + suffixFailed,
+		DeadLetter: prefix + "." + suffixDLQ,
 	}
 }
 
@@ -272,3 +278,15 @@ type Progress struct {
 	Attempt int    `json:"attempt,omitempty"`
 	Message string `json:"message,omitempty"`
 }
+
+// Dead-letter headers: why and when a request was dead-lettered, its sequence in the requests
+// stream and how often it had been delivered.
+const (
+	HeaderDLQReason     = "Fulfil-Dlq-Reason"
+	HeaderDLQTime       = "Fulfil-Dlq-Time"
+	HeaderDLQSeq        = "Fulfil-Dlq-Stream-Seq"
+	HeaderDLQDeliveries = "Fulfil-Dlq-Deliveries"
+	// HeaderReplay marks a request republished from the dead-letter stream: a key that failed
+	// runs again from its checkpoint (a completed key still only replays its outcome).
+	HeaderReplay = "Fulfil-Replay"
+)

@@ -45,8 +45,12 @@ type Config struct {
 	EventsMaxAge time.Duration
 	// Replicas of the streams (default 1; use 3 on a cluster). Idempotency.Replicas defaults to it.
 	Replicas int
-	// Idempotency configures the per-key store.
+	// Idempotency configures the per-key store. Its TTL (key retention) must be at least
+	// MinKeyRetention.
 	Idempotency idempotency.Config
+	// Repair lets Setup overwrite existing streams, consumer and bucket whose settings break the
+	// guarantees, instead of refusing to start.
+	Repair bool
 	// WorkerID names this process in leases and logs (default host-pid-random).
 	WorkerID string
 	// Logger receives JSON logs (default: none).
@@ -56,6 +60,16 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// Limits below which existing settings break the guarantees.
+const (
+	// MinKeyRetention is the shortest idempotency-key retention fulfil accepts.
+	MinKeyRetention = 24 * time.Hour
+	// MinDuplicateWindow is the shortest Nats-Msg-Id window fulfil accepts on its streams.
+	MinDuplicateWindow = 30 * time.Second
+	// MaxMaxDeliver bounds the consumer's MaxDeliver: unlimited redelivery is refused.
+	MaxMaxDeliver = 1000
+)
 
 func (c Config) withDefaults() Config {
 	if c.SubjectPrefix == "" {
@@ -127,10 +141,14 @@ func (c Config) Validate() error {
 	check(c.MaxAckPending >= c.Concurrency, "max ack pending (%d) must be at least the concurrency (%d)", c.MaxAckPending, c.Concurrency)
 	check(c.NakDelay > 0 && c.MaxNakDelay >= c.NakDelay, "nak delays must be positive and max >= first")
 	check(c.MessageTimeout > 0, "message timeout must be positive")
-	check(c.DuplicateWindow >= time.Second, "duplicate window must be at least 1s")
+	check(c.DuplicateWindow >= MinDuplicateWindow, "duplicate window %s is shorter than %s", c.DuplicateWindow, MinDuplicateWindow)
+	check(c.MaxDeliver <= MaxMaxDeliver, "max deliver %d is above %d", c.MaxDeliver, MaxMaxDeliver)
 	check(c.Replicas >= 1 && c.Replicas <= 5, "replicas must be 1..5, got %d", c.Replicas)
 	check(validToken(c.SubjectPrefix), "subject prefix %q must be one NATS token of letters, digits, '-' or '_'", c.SubjectPrefix)
 	check(validToken(c.Durable), "durable name %q must be letters, digits, '-' or '_'", c.Durable)
+	check(c.Idempotency.TTL == 0 || c.Idempotency.TTL >= MinKeyRetention,
+		"key retention %s is shorter than %s: a purchase could be bought again when its key is forgotten", c.Idempotency.TTL, MinKeyRetention)
+	check(c.Idempotency.LeaseTTL == 0 || c.Idempotency.LeaseTTL >= 500*time.Millisecond, "lease TTL must be at least 500ms")
 	return errors.Join(errs...)
 }
 

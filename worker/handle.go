@@ -31,6 +31,7 @@ type delivery struct {
 	pending  []jetstream.PubAckFuture
 	pendMu   sync.Mutex
 	received time.Time
+	ending   bool // the last delivery is being ended with a failure
 }
 
 // Handle processes one request message to its acknowledgement. It never panics on bad input
@@ -97,8 +98,12 @@ func (d *delivery) acquire(ctx context.Context, fingerprint string, reqJSON []by
 	keepalive := time.NewTicker(d.w.cfg.AckWait / 3)
 	defer keepalive.Stop()
 	poll := 100 * time.Millisecond
+	acquire := d.w.store.Acquire
+	if d.msg.Headers().Get(messages.HeaderReplay) != "" {
+		acquire = d.w.store.Reopen // an operator's replay runs a failed key again
+	}
 	for {
-		h, err := d.w.store.Acquire(ctx, d.key, d.sagaID, fingerprint, reqJSON, owner)
+		h, err := acquire(ctx, d.key, d.sagaID, fingerprint, reqJSON, owner)
 		if !errors.Is(err, idempotency.ErrLeased) {
 			return h, err
 		}
@@ -135,7 +140,7 @@ func (d *delivery) notAcquired(ctx context.Context, err error) {
 		}
 		d.w.cfg.Metrics.SagaFinished("failed", string(f.Reason), d.w.cfg.Now().Sub(d.received))
 		d.log.Warn("purchase failed", zap.String("reason", string(f.Reason)), zap.String("error", f.Message))
-		d.term("conflict")
+		d.term(ctx, string(messages.ReasonConflict))
 	default:
 		d.retry(ctx, nil, nil, fmt.Errorf("acquire: %w", err))
 	}
@@ -156,7 +161,7 @@ func (d *delivery) replay(ctx context.Context, rec idempotency.Record) {
 		data, err = setReplayed(data)
 		if err != nil {
 			d.log.Error("stored outcome unreadable", zap.Error(err))
-			d.term("stored outcome unreadable")
+			d.term(ctx, "stored outcome unreadable")
 			return
 		}
 		msgID = ReplayMsgID(d.key, d.seq)
@@ -239,7 +244,7 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 		d.log.Warn("purchase failed", zap.String("step", f.Step), zap.String("reason", string(f.Reason)),
 			zap.String("error", f.Message), zap.String("partner_code", f.PartnerCode),
 			zap.String("partner_request_id", f.PartnerRequestID), zap.String("order_no", f.OrderNo))
-		d.term(string(f.Reason))
+		d.term(ctx, string(f.Reason))
 		return
 	}
 	c := ev.(*messages.Completed)
@@ -252,7 +257,8 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 // retry leaves the request to a later delivery, or on the last delivery ends it with the
 // failure the error amounts to.
 func (d *delivery) retry(ctx context.Context, lease *leaseGuard, st *workflow.State, err error) {
-	if d.last && lease != nil {
+	if d.last && lease != nil && !d.ending {
+		d.ending = true // if storing this failure fails too, fall through to a NAK
 		f := workflow.Terminal(st, err)
 		ev := f.Event(d.header())
 		d.log.Warn("last delivery: ending with a failure", zap.Error(err))
@@ -276,7 +282,7 @@ func (d *delivery) invalid(ctx context.Context, req messages.PurchaseRequest, ve
 	key := messages.PeekKey(d.msg.Data())
 	if key == "" {
 		d.log.Warn("request without a readable idempotency key terminated", zap.Error(verr))
-		d.term("invalid request: no readable idempotency key")
+		d.term(ctx, DeadLetterNoKey)
 		return
 	}
 	d.key, d.sagaID = key, SagaID(key)
@@ -286,7 +292,7 @@ func (d *delivery) invalid(ctx context.Context, req messages.PurchaseRequest, ve
 	if err := d.publish(ctx, d.w.subjects.Failed, &ev, messageMsgID("invalid", d.key, d.seq)); err != nil {
 		if d.last {
 			d.log.Error("invalid request: failure event not published on the last delivery", zap.Error(err))
-			d.term("invalid request")
+			d.term(ctx, string(messages.ReasonInvalidRequest))
 			return
 		}
 		d.nak()
@@ -294,7 +300,7 @@ func (d *delivery) invalid(ctx context.Context, req messages.PurchaseRequest, ve
 	}
 	d.w.cfg.Metrics.SagaFinished("failed", string(f.Reason), d.w.cfg.Now().Sub(d.received))
 	d.log.Warn("purchase failed", zap.String("reason", string(f.Reason)), zap.String("error", f.Message))
-	d.term("invalid request")
+	d.term(ctx, string(messages.ReasonInvalidRequest))
 }
 
 func (w *Worker) nakDelay(delivered uint64) time.Duration {
@@ -321,7 +327,14 @@ func (d *delivery) nak() {
 	_ = d.msg.NakWithDelay(d.w.nakDelay(d.num))
 }
 
-func (d *delivery) term(reason string) {
+// term ends a request without a normal outcome: it is copied to the dead-letter stream, then
+// terminated. If the copy fails the request is left to redelivery instead, so nothing is lost.
+func (d *delivery) term(ctx context.Context, reason string) {
+	if err := d.w.deadLetter(ctx, d.msg.Data(), d.msg.Headers(), d.seq, d.num, reason); err != nil && !d.last {
+		d.log.Warn("dead-letter copy failed; request left to redelivery", zap.Error(err))
+		d.nak()
+		return
+	}
 	d.w.cfg.Metrics.Acked("term")
 	if err := d.msg.TermWithReason(reason); err != nil {
 		d.log.Warn("term failed", zap.Error(err))

@@ -51,14 +51,18 @@ func (w *Worker) Config() Config { return w.cfg }
 // Store returns the idempotency store (after Setup).
 func (w *Worker) Store() *idempotency.Store { return w.store }
 
-// Setup creates or updates the streams, the consumer and the idempotency bucket. It is
-// idempotent and safe to run from many workers at once.
+// Setup checks, then creates or updates, the streams, the consumer and the idempotency bucket.
+// It is idempotent and safe to run from many workers at once. When any of them already exists
+// with settings that break fulfil's guarantees, Setup refuses with a *SelfCheckError naming
+// each problem, unless Config.Repair is set, in which case it overwrites them.
 func (w *Worker) Setup(ctx context.Context) error {
-	if _, err := w.js.CreateOrUpdateStream(ctx, RequestsStreamConfig(w.cfg)); err != nil {
-		return fmt.Errorf("requests stream: %w", err)
+	if err := w.selfCheck(ctx); err != nil {
+		return err
 	}
-	if _, err := w.js.CreateOrUpdateStream(ctx, EventsStreamConfig(w.cfg)); err != nil {
-		return fmt.Errorf("events stream: %w", err)
+	for _, sc := range []jetstream.StreamConfig{RequestsStreamConfig(w.cfg), EventsStreamConfig(w.cfg), DeadLetterStreamConfig(w.cfg)} {
+		if _, err := w.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
 	}
 	cons, err := w.js.CreateOrUpdateConsumer(ctx, messages.StreamRequests, ConsumerConfig(w.cfg))
 	if err != nil {
@@ -107,6 +111,22 @@ func EventsStreamConfig(cfg Config) jetstream.StreamConfig {
 	}
 }
 
+// DeadLetterStreamConfig is the dead-letter stream: requests that ended without a normal
+// outcome (terminated, or out of deliveries), kept EventsMaxAge.
+func DeadLetterStreamConfig(cfg Config) jetstream.StreamConfig {
+	cfg = cfg.withDefaults()
+	return jetstream.StreamConfig{
+		Name:        messages.StreamDeadLetter,
+		Description: "fulfil requests that ended without a normal outcome",
+		Subjects:    []string{messages.SubjectsFor(cfg.SubjectPrefix).DeadLetter},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		MaxAge:      cfg.EventsMaxAge,
+	}
+}
+
 // ConsumerConfig is the durable pull consumer shared by all workers.
 func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
 	cfg = cfg.withDefaults()
@@ -133,6 +153,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
+	stopDLQ, err := w.watchMaxDeliveries(ctx, w.js.Conn())
+	if err != nil {
+		it.Stop()
+		return err
+	}
+	defer stopDLQ()
 	// Sagas outlive ctx during the drain; hard is cancelled when the drain times out.
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()

@@ -309,12 +309,13 @@ func TestCrashAtEveryStepBoundary(t *testing.T) {
 			t.Parallel()
 			s := newStack(t)
 			key := "crash-" + string(p.at)
-			crashed := make(chan struct{})
+			crashed, ready := make(chan struct{}), make(chan struct{})
 			var victim *runningWorker
 			victim = s.startWorker(worker.Config{}, func(inner workflow.Partner) workflow.Partner {
 				return &crashPartner{Partner: inner, at: p.at, after: p.after, dead: crashed,
-					kill: func() { victim.nc.Close() }}
+					kill: func() { <-ready; victim.nc.Close() }}
 			})
+			close(ready)
 			s.publish(`{"idempotencyKey":"`+key+`","productNo":"`+partnertest.ExistingSN+`","plan":{"name":"Ultimate Plan"},"quantity":30}`, key)
 			select {
 			case <-crashed:

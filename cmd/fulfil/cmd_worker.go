@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/metrics"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -67,6 +68,7 @@ func partner(c *config, log *zap.Logger, m *metrics.Metrics) (client *partnercli
 		partnerclient.WithAllowInsecure(c.partnerInsecure),
 		partnerclient.WithLogger(log.Named("partner")),
 		partnerclient.WithObserver(m.PartnerCall),
+		partnerclient.WithRateLimit(c.partnerRate, rateBurst(c.partnerRate)),
 	)
 	if err != nil {
 		stop()
@@ -93,7 +95,7 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 
 	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga"),
 		Hooks: workflow.Hooks{StepDone: m.StepDone, Reconciled: m.Reconciled}}
-	w, err := worker.New(env.js, saga, worker.Config{SubjectPrefix: c.prefix, Concurrency: c.concurrency, Logger: log, Metrics: m})
+	w, err := worker.New(env.js, saga, workerConfig(c, log, m))
 	if err != nil {
 		return err
 	}
@@ -160,4 +162,28 @@ func startHTTP(addr string, metricsHandler http.Handler, ready func(context.Cont
 	}()
 	log.Info("http endpoints", zap.String("addr", ln.Addr().String()))
 	return srv, nil
+}
+
+// workerConfig maps the command's configuration onto worker.Config.
+func workerConfig(c *config, log *zap.Logger, m *metrics.Metrics) worker.Config {
+	return worker.Config{
+		SubjectPrefix:   c.prefix,
+		Concurrency:     c.concurrency,
+		AckWait:         c.ackWait,
+		MaxDeliver:      c.maxDeliver,
+		DuplicateWindow: c.dupWindow,
+		Replicas:        c.replicas,
+		Repair:          c.repair,
+		Idempotency:     idempotency.Config{TTL: c.keyRetention, LeaseTTL: c.leaseTTL, Replicas: c.replicas},
+		Logger:          log,
+		Metrics:         m,
+	}
+}
+
+// rateBurst is the burst allowed with a rate limit of rps.
+func rateBurst(rps float64) int {
+	if rps <= 0 {
+		return 0
+	}
+	return max(1, int(2*rps))
 }

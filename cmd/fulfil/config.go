@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -50,6 +51,16 @@ type config struct {
 	concurrency      int
 	httpAddr         string
 	logLevel         string
+
+	replicas     int
+	ackWait      time.Duration
+	maxDeliver   int
+	leaseTTL     time.Duration
+	keyRetention time.Duration
+	dupWindow    time.Duration
+	repair       bool
+	syncInterval time.Duration
+	partnerRate  float64
 }
 
 // envBindings lists every flag of config with its environment variable; the deploy manifests
@@ -70,6 +81,15 @@ var envBindings = []envVar{
 	{"concurrency", "FULFIL_CONCURRENCY"},
 	{"http-addr", "FULFIL_HTTP_ADDR"},
 	{"log-level", "FULFIL_LOG_LEVEL"},
+	{"replicas", "FULFIL_REPLICAS"},
+	{"ack-wait", "FULFIL_ACK_WAIT"},
+	{"max-deliver", "FULFIL_MAX_DELIVER"},
+	{"lease-ttl", "FULFIL_LEASE_TTL"},
+	{"key-retention", "FULFIL_KEY_RETENTION"},
+	{"duplicate-window", "FULFIL_DUPLICATE_WINDOW"},
+	{"repair", "FULFIL_REPAIR"},
+	{"sync-interval", "FULFIL_SYNC_INTERVAL"},
+	{"partner-rate-limit", "FULFIL_PARTNER_RATE_LIMIT"},
 }
 
 func envName(flagName string) string {
@@ -102,6 +122,32 @@ func (e *envErrs) int(flagName string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (e *envErrs) duration(flagName string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(envName(flagName))
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s=%q: not a duration (e.g. 30s, 720h)", envName(flagName), v))
+		return def
+	}
+	return d
+}
+
+func (e *envErrs) float(flagName string, def float64) float64 {
+	v, ok := os.LookupEnv(envName(flagName))
+	if !ok || v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s=%q: not a number", envName(flagName), v))
+		return def
+	}
+	return f
 }
 
 func (e *envErrs) bool(flagName string, def bool) bool {
@@ -153,10 +199,21 @@ func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag
 			"allow a plain http:// partner URL on a non-loopback host ($FULFIL_PARTNER_INSECURE)")
 		fs.BoolVar(&c.partnerSim, "partner-sim", ee.bool("partner-sim", false),
 			"serve the built-in partner simulator in-process and use it ($FULFIL_PARTNER_SIM)")
+		fs.Float64Var(&c.partnerRate, "partner-rate-limit", ee.float("partner-rate-limit", 50),
+			"partner API requests per second from this process, 0 for unlimited ($FULFIL_PARTNER_RATE_LIMIT)")
 	}
 	if sections&secWorker != 0 {
 		fs.IntVar(&c.concurrency, "concurrency", ee.int("concurrency", defaultConcurrency), "sagas in flight per worker process ($FULFIL_CONCURRENCY)")
-		str(&c.httpAddr, "http-addr", defaultHTTPAddr, "address of /metrics, /healthz, /readyz")
+		str(&c.httpAddr, "http-addr", defaultHTTPAddr, "address of /metrics, /healthz, /readyz; empty disables them")
+		fs.IntVar(&c.replicas, "replicas", ee.int("replicas", 1), "replicas of the streams and the bucket: 1 on one server, 3 on a cluster ($FULFIL_REPLICAS)")
+		fs.DurationVar(&c.ackWait, "ack-wait", ee.duration("ack-wait", 60*time.Second), "consumer ack wait; a running saga signals progress every third of it ($FULFIL_ACK_WAIT)")
+		fs.IntVar(&c.maxDeliver, "max-deliver", ee.int("max-deliver", 10), "deliveries of one request; the last always ends in a result event ($FULFIL_MAX_DELIVER)")
+		fs.DurationVar(&c.leaseTTL, "lease-ttl", ee.duration("lease-ttl", 30*time.Second), "how long a crashed worker's key stays locked ($FULFIL_LEASE_TTL)")
+		fs.DurationVar(&c.keyRetention, "key-retention", ee.duration("key-retention", 30*24*time.Hour), "how long an idempotency key is remembered after its last change ($FULFIL_KEY_RETENTION)")
+		fs.DurationVar(&c.dupWindow, "duplicate-window", ee.duration("duplicate-window", 2*time.Minute), "Nats-Msg-Id window of the streams ($FULFIL_DUPLICATE_WINDOW)")
+		fs.BoolVar(&c.repair, "repair", ee.bool("repair", false), "overwrite existing streams, consumer and bucket whose settings break the guarantees ($FULFIL_REPAIR)")
+		fs.DurationVar(&c.syncInterval, "sync-interval", ee.duration("sync-interval", 0),
+			"embedded server: JetStream fsync interval; 0 = server default (2m), 'always' durability needs an external server ($FULFIL_SYNC_INTERVAL)")
 	}
 	if sections&secLog != 0 {
 		str(&c.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn, error")

@@ -7,6 +7,7 @@
 //	fulfil partnersim  run the partner API simulator standalone
 //	fulfil submit      publish a purchase request and wait for its result event
 //	fulfil status KEY  show the saga state of one idempotency key
+//	fulfil dlq         list or replay dead-lettered requests
 //
 // Run "fulfil COMMAND -h" for the flags of a command. Every flag has an environment variable.
 package main
@@ -48,6 +49,7 @@ func commands() []command {
 		{"partnersim", "run the partner API simulator standalone", runPartnerSim},
 		{"submit", "publish a purchase request (flags or -f FILE) and wait for its result event", runSubmit},
 		{"status", "show the saga state of one idempotency key", runStatus},
+		{"dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)", runDLQ},
 	}
 }
 
