@@ -228,6 +228,9 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 	if r.auth != "" {
 		req.Header.Set("Authorization", r.auth)
 	}
+	if tp := TraceParent(ctx); tp != "" {
+		req.Header.Set("traceparent", tp)
+	}
 	hresp, err := c.hc.Do(req)
 	if err != nil {
 		return resp, &Error{Endpoint: r.ep, Sent: sent.Load(), Err: c.redactErr(err)}
@@ -332,3 +335,38 @@ type redactedError struct {
 
 func (r redactedError) Error() string { return r.msg }
 func (r redactedError) Unwrap() error { return r.err }
+
+type traceParentKey struct{}
+
+// WithTraceParent returns a copy of ctx whose requests carry the W3C traceparent header tp, so
+// a purchase can be followed from the checkout through the partner calls. A malformed value is
+// ignored.
+func WithTraceParent(ctx context.Context, tp string) context.Context {
+	if !ValidTraceParent(tp) {
+		return ctx
+	}
+	return context.WithValue(ctx, traceParentKey{}, tp)
+}
+
+// TraceParent returns the traceparent carried by ctx, or "".
+func TraceParent(ctx context.Context) string {
+	tp, _ := ctx.Value(traceParentKey{}).(string)
+	return tp
+}
+
+// ValidTraceParent reports whether tp has the W3C form version-traceid-parentid-flags
+// (2-32-16-2 lowercase hex digits, trace and parent IDs not all zero).
+func ValidTraceParent(tp string) bool {
+	parts := strings.Split(tp, "-")
+	if len(parts) < 4 || len(parts[0]) != 2 || len(parts[1]) != 32 || len(parts[2]) != 16 || len(parts[3]) != 2 || parts[0] == "ff" {
+		return false
+	}
+	for _, p := range parts[:4] {
+		for _, r := range p {
+			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+				return false
+			}
+		}
+	}
+	return strings.Trim(parts[1], "0") != "" && strings.Trim(parts[2], "0") != ""
+}

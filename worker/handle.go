@@ -14,6 +14,7 @@ import (
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/workflow"
 )
 
@@ -74,7 +75,8 @@ func (d *delivery) run(ctx context.Context) {
 	req = req.Normalize()
 	d.key = req.IdempotencyKey
 	d.sagaID = SagaID(d.key)
-	d.log = d.log.With(zap.String("idempotency_key", d.key), zap.String("saga_id", d.sagaID))
+	d.trace = childTraceParent(d.trace, d.sagaID)
+	d.log = d.log.With(zap.String("idempotency_key", d.key), zap.String("saga_id", d.sagaID), zap.String("traceparent", d.trace))
 
 	reqJSON, err := json.Marshal(req)
 	if err != nil {
@@ -196,7 +198,7 @@ func (d *delivery) runSaga(ctx context.Context, req messages.PurchaseRequest, h 
 		return
 	}
 	stop := d.keepAlive(ctx, lease)
-	err = d.w.saga.Run(ctx, req, st, lease, workflow.ObserverFunc(d.progress))
+	err = d.w.saga.Run(partnerclient.WithTraceParent(ctx, d.trace), req, st, lease, workflow.ObserverFunc(d.progress))
 	stop()
 
 	var f *workflow.Failure

@@ -16,9 +16,11 @@ type Recorded struct {
 	Path      string
 	RawQuery  string
 	UserAgent string
-	Body      []byte
-	Time      time.Time // simulator clock at arrival
-	Status    int       // HTTP status answered; 0 when the connection was closed instead
+	// TraceParent is the W3C traceparent header the request carried, if any.
+	TraceParent string
+	Body        []byte
+	Time        time.Time // simulator clock at arrival
+	Status      int       // HTTP status answered; 0 when the connection was closed instead
 }
 
 // WithRequestLimit keeps only the newest n recorded requests (n <= 0: none), for long load

@@ -155,11 +155,12 @@ func findRoute(path string) (route, bool) {
 // http.ErrAbortHandler).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Recorded{
-		Method:    r.Method,
-		Path:      r.URL.Path,
-		RawQuery:  r.URL.RawQuery,
-		UserAgent: r.UserAgent(),
-		Time:      s.clock(),
+		Method:      r.Method,
+		Path:        r.URL.Path,
+		RawQuery:    r.URL.RawQuery,
+		UserAgent:   r.UserAgent(),
+		TraceParent: r.Header.Get("traceparent"),
+		Time:        s.clock(),
 	}
 	rt, found := findRoute(r.URL.Path)
 	rec.Endpoint = rt.ep
