@@ -61,6 +61,10 @@ type config struct {
 	repair       bool
 	syncInterval time.Duration
 	partnerRate  float64
+
+	natsCA   string
+	natsCert string
+	natsKey  string
 }
 
 // envBindings lists every flag of config with its environment variable; the deploy manifests
@@ -68,6 +72,9 @@ type config struct {
 var envBindings = []envVar{
 	{"nats-url", "NATS_URL"},
 	{"nats-creds", "NATS_CREDS"},
+	{"nats-tls-ca", "FULFIL_NATS_TLS_CA"},
+	{"nats-tls-cert", "FULFIL_NATS_TLS_CERT"},
+	{"nats-tls-key", "FULFIL_NATS_TLS_KEY"},
 	{"data-dir", "FULFIL_DATA_DIR"},
 	{"nats-listen", "FULFIL_NATS_LISTEN"},
 	{"partner-url", "FULFIL_PARTNER_URL"},
@@ -185,6 +192,9 @@ func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag
 	if sections&secNATS != 0 {
 		str(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty: embedded JetStream server (worker) or nats://"+defaultEmbeddedListen)
 		str(&c.natsCreds, "nats-creds", "", "NATS credentials file (.creds)")
+		str(&c.natsCA, "nats-tls-ca", "", "PEM file of the CA that signed the NATS servers' certificates")
+		str(&c.natsCert, "nats-tls-cert", "", "PEM client certificate for NATS (with --nats-tls-key)")
+		str(&c.natsKey, "nats-tls-key", "", "PEM private key of the NATS client certificate")
 		str(&c.dataDir, "data-dir", defaultDataDir, "storage of the embedded NATS server")
 		str(&c.embeddedListen, "nats-listen", defaultEmbeddedListen, "listen address of the embedded NATS server")
 		str(&c.prefix, "subject-prefix", defaultPrefix, "first token of every subject")
@@ -230,6 +240,23 @@ func parse(fs *flag.FlagSet, ee *envErrs, args []string) error {
 		return errors.Join(*ee...)
 	}
 	return nil
+}
+
+// checkNATS reports every problem of the NATS settings.
+func (c *config) checkNATS() error {
+	var errs []error
+	if (c.natsCert == "") != (c.natsKey == "") {
+		errs = append(errs, errors.New("NATS TLS: a client certificate needs both FULFIL_NATS_TLS_CERT and FULFIL_NATS_TLS_KEY"))
+	}
+	for _, f := range []struct{ name, path string }{{"NATS_CREDS", c.natsCreds}, {"FULFIL_NATS_TLS_CA", c.natsCA}, {"FULFIL_NATS_TLS_CERT", c.natsCert}, {"FULFIL_NATS_TLS_KEY", c.natsKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // resolveSecrets reads the _FILE variants and checks the partner settings.

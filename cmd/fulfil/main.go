@@ -7,6 +7,7 @@
 //	fulfil partnersim  run the partner API simulator standalone
 //	fulfil submit      publish a purchase request and wait for its result event
 //	fulfil status KEY  show the saga state of one idempotency key
+//	fulfil events      print and follow events, filtered by key or type
 //	fulfil dlq         list or replay dead-lettered requests
 //
 // Run "fulfil COMMAND -h" for the flags of a command. Every flag has an environment variable.
@@ -49,6 +50,7 @@ func commands() []command {
 		{"partnersim", "run the partner API simulator standalone", runPartnerSim},
 		{"submit", "publish a purchase request (flags or -f FILE) and wait for its result event", runSubmit},
 		{"status", "show the saga state of one idempotency key", runStatus},
+		{"events", "print and follow the events stream, filtered by key or type", runEvents},
 		{"dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)", runDLQ},
 	}
 }

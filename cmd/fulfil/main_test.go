@@ -129,6 +129,18 @@ func TestWorkerSubmitStatus(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
 	}
+	out.b.Reset()
+	if code := run(context.Background(), append([]string{"events", "--follow=false", "--key", "cli-1", "--type", "completed"}, common...), &out, &errb); code != exitOK {
+		t.Fatalf("events exit %d: %s", code, errb.String())
+	}
+	// The original and the replay; the deduplicated re-publish created no message, so no event.
+	if got := strings.Count(out.String(), "completed  order ZC"); got != 2 {
+		t.Errorf("events printed %d completed events of cli-1, want 2:\n%s", got, out.String())
+	}
+	out.b.Reset()
+	if code := run(context.Background(), append([]string{"dlq", "list"}, common...), &out, &errb); code != exitOK || !strings.Contains(out.String(), "conflict") {
+		t.Errorf("dlq list exit %d:\n%s", code, out.String())
+	}
 	if code := run(context.Background(), append([]string{"status"}, append(common, "never-submitted")...), io.Discard, io.Discard); code != exitFailed {
 		t.Errorf("status of an unknown key: exit %d, want %d", code, exitFailed)
 	}
@@ -232,5 +244,18 @@ func TestUnknownCommand(t *testing.T) {
 	var errb bytes.Buffer
 	if code := run(context.Background(), []string{"frobnicate"}, io.Discard, &errb); code != exitUsage || !strings.Contains(errb.String(), "unknown command") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestNATSSettingsAreChecked(t *testing.T) {
+	c := config{natsCert: "/nonexistent/cert.pem", natsCreds: "/nonexistent/x.creds"}
+	err := c.checkNATS()
+	for _, want := range []string{"needs both", "NATS_CREDS", "FULFIL_NATS_TLS_CERT"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkNATS() = %v, want it to mention %q", err, want)
+		}
+	}
+	if err := (&config{}).checkNATS(); err != nil {
+		t.Errorf("no TLS settings: %v", err)
 	}
 }

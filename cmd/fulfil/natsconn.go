@@ -24,6 +24,9 @@ type natsEnv struct {
 // connectNATS connects to NATS_URL; when it is empty and embed is true it first starts an
 // embedded JetStream server storing in the data dir, else it dials the local default.
 func connectNATS(c *config, embed bool, log *zap.Logger) (*natsEnv, error) {
+	if err := c.checkNATS(); err != nil {
+		return nil, err
+	}
 	env := &natsEnv{url: c.natsURL}
 	if env.url == "" {
 		if embed {
@@ -59,6 +62,12 @@ func connectNATS(c *config, embed bool, log *zap.Logger) (*natsEnv, error) {
 	}
 	if c.natsCreds != "" {
 		opts = append(opts, nats.UserCredentials(c.natsCreds))
+	}
+	if c.natsCA != "" {
+		opts = append(opts, nats.RootCAs(c.natsCA))
+	}
+	if c.natsCert != "" {
+		opts = append(opts, nats.ClientCert(c.natsCert, c.natsKey))
 	}
 	nc, err := nats.Connect(env.url, opts...)
 	if err != nil {
