@@ -81,6 +81,7 @@ func (s *Sim) issueTokens(rotated string) (tok tokenJSON, ok bool) {
 		delete(s.refresh, rotated)
 	}
 	s.purgeExpired(now)
+	s.issued = append(s.issued, access, refresh)
 	s.access[access] = now.Add(s.tokenTTL)
 	s.refresh[refresh] = now.Add(s.refreshTTL)
 	return tokenJSON{
@@ -142,4 +143,12 @@ func newToken() string {
 	b := make([]byte, tokenBytes)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// IssuedTokens returns every access and refresh token issued so far, for tests that make sure
+// no token leaks into logs or events.
+func (s *Sim) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
 }

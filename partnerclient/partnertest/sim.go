@@ -40,6 +40,7 @@ type Sim struct {
 	oneShot  map[partnerclient.Endpoint][]FaultKind
 	access   map[string]time.Time // access token → expiry
 	refresh  map[string]time.Time // refresh token → expiry
+	issued   []string             // every token issued, for IssuedTokens
 	requests []Recorded
 	calls    map[partnerclient.Endpoint]int
 
