@@ -79,10 +79,14 @@ func TestSecretsNeverReachLogsOrEvents(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	for i := 0; i < 6; i++ {
-		s.publish(fmt.Sprintf(`{"idempotencyKey":"secret-%d","plan":{"name":"Ultimate Plan"},"quantity":1}`, i), fmt.Sprint(i))
 		if i == 3 {
+			// Force the client through a refresh (or a fresh login) half-way.
+			for j := 0; j < 3; j++ {
+				s.waitResults(fmt.Sprintf("secret-%d", j), 1)
+			}
 			s.sim.ExpireTokens()
 		}
+		s.publish(fmt.Sprintf(`{"idempotencyKey":"secret-%d","plan":{"name":"Ultimate Plan"},"quantity":1}`, i), fmt.Sprint(i))
 	}
 	for i := 0; i < 6; i++ {
 		s.waitResults(fmt.Sprintf("secret-%d", i), 1)
@@ -96,7 +100,7 @@ func TestSecretsNeverReachLogsOrEvents(t *testing.T) {
 
 	secrets := append([]string{partnertest.DefaultClientSecret}, s.sim.IssuedTokens()...)
 	if len(secrets) < 5 { // the secret and at least two token pairs
-		t.Fatalf("only %d tokens issued; the run did not refresh", len(secrets)-1)
+		t.Fatalf("only %d tokens issued; the run did not re-authenticate", len(secrets)-1)
 	}
 	if !strings.Contains(logs.String(), "partner request") {
 		t.Fatal("no debug logs of partner requests were captured; the test would prove nothing")
