@@ -1,0 +1,202 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DecodeRequest decodes the body of a request message. It returns a *ValidationError (which
+// matches ErrInvalidRequest) when data is larger than MaxRequestBytes, is not valid JSON, is
+// not a JSON object, has data after the object, or has a field of the wrong JSON type; the
+// error lists every such field, and the returned request holds what could be decoded.
+//
+// Field names are matched exactly (JSON in Go is otherwise case-insensitive); unknown fields
+// are ignored; a field given twice takes its last value; null is the same as absent. IDs and
+// productId may be JSON strings or integers and are never parsed as floating point.
+// DecodeRequest does not apply the contract's rules: call Validate.
+func DecodeRequest(data []byte) (PurchaseRequest, error) {
+	var r PurchaseRequest
+	if len(data) > MaxRequestBytes {
+		return r, problems{{Message: fmt.Sprintf("message is %d bytes; the limit is %d", len(data), MaxRequestBytes)}}.err()
+	}
+	obj, msg := parseObject(data)
+	if msg != "" {
+		return r, problems{{Message: msg}}.err()
+	}
+	var d decoder
+	d.member(obj, "", "idempotencyKey", &r.IdempotencyKey)
+	d.member(obj, "", "productId", &r.ProductID)
+	d.member(obj, "", "productNo", &r.ProductNo)
+	d.member(obj, "", "customerEmail", &r.CustomerEmail)
+	if o, ok := d.object("plan", obj["plan"]); ok {
+		r.Plan = &Ref{}
+		d.member(o, "plan.", "id", &r.Plan.ID)
+		d.member(o, "plan.", "name", &r.Plan.Name)
+	}
+	if items, ok := d.array("services", obj["services"]); ok {
+		r.Services = make([]ServiceRef, len(items))
+		for i, item := range items {
+			path := fmt.Sprintf("services[%d]", i)
+			if isNull(item) {
+				d.add(path, "must be an object")
+				continue
+			}
+			if o, ok := d.object(path, item); ok {
+				s := &r.Services[i]
+				d.member(o, path+".", "id", &s.ID)
+				d.member(o, path+".", "name", &s.Name)
+				d.member(o, path+".", "quantity", &s.Quantity)
+			}
+		}
+	}
+	d.member(obj, "", "quantity", &r.Quantity)
+	d.member(obj, "", "years", &r.Years)
+	if o, ok := d.object("billingContact", obj["billingContact"]); ok {
+		r.BillingContact = &ContactRef{}
+		d.member(o, "billingContact.", "id", &r.BillingContact.ID)
+		d.member(o, "billingContact.", "email", &r.BillingContact.Email)
+	}
+	d.member(obj, "", "poNumber", &r.PONumber)
+	d.member(obj, "", "autoRenew", &r.AutoRenew)
+	return r, d.err()
+}
+
+// parseObject decodes exactly one JSON object into its members; otherwise it says why not.
+func parseObject(data []byte) (map[string]json.RawMessage, string) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, "message is empty"
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Sprintf("not valid JSON at byte %d: %v", se.Offset, se)
+		}
+		return nil, fmt.Sprintf("not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, "unexpected data after the JSON object"
+	}
+	if kind := jsonKind(raw); kind != "an object" {
+		return nil, "must be a JSON object, not " + kind
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Sprintf("not valid JSON: %v", err)
+	}
+	return obj, ""
+}
+
+// PeekKey returns the idempotencyKey of a request body that may not decode as a whole, or ""
+// when none can be read or it is not a valid key (see Validate). It reads the top-level object
+// member by member and stops at the first syntax error, so a key that precedes the damage is
+// still found; like DecodeRequest, the last of repeated keys wins.
+func PeekKey(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	key := ""
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			break
+		}
+		if t == "idempotencyKey" {
+			key = ""
+			_ = json.Unmarshal(raw, &key)
+		}
+	}
+	if keyProblem(key) != "" {
+		return ""
+	}
+	return key
+}
+
+// decoder decodes members one by one and collects a Problem for each that fails.
+type decoder struct{ problems }
+
+// member decodes obj[name] into target when present and not null.
+func (d *decoder) member(obj map[string]json.RawMessage, prefix, name string, target any) {
+	raw, ok := obj[name]
+	if !ok || isNull(raw) {
+		return
+	}
+	if err := json.Unmarshal(raw, target); err != nil {
+		d.add(prefix+name, "%s", typeProblem(target))
+	}
+}
+
+// object returns the members of raw; ok is false when raw is absent, null or not an object
+// (which is a problem).
+func (d *decoder) object(path string, raw json.RawMessage) (obj map[string]json.RawMessage, ok bool) {
+	if raw == nil || isNull(raw) {
+		return nil, false
+	}
+	if jsonKind(raw) != "an object" || json.Unmarshal(raw, &obj) != nil {
+		d.add(path, "must be an object")
+		return nil, false
+	}
+	return obj, true
+}
+
+// array returns the items of raw; ok is false when raw is absent, null or not an array (which
+// is a problem).
+func (d *decoder) array(path string, raw json.RawMessage) (items []json.RawMessage, ok bool) {
+	if raw == nil || isNull(raw) {
+		return nil, false
+	}
+	if jsonKind(raw) != "an array" || json.Unmarshal(raw, &items) != nil {
+		d.add(path, "must be an array")
+		return nil, false
+	}
+	return items, true
+}
+
+// typeProblem describes the JSON a target needs.
+func typeProblem(target any) string {
+	switch target.(type) {
+	case *string:
+		return "must be a string"
+	case *int:
+		return "must be an integer"
+	case *Int64:
+		return "must be an integer (a JSON number or a string of digits)"
+	case *ID:
+		return "must be an ID (a JSON string or an integer)"
+	case **bool:
+		return "must be true or false"
+	}
+	return "has the wrong type"
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// jsonKind names the kind of a valid JSON value.
+func jsonKind(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "empty"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
