@@ -57,4 +57,19 @@
 // Response shapes the documentation leaves out follow ASSUMED.md and are decoded in
 // decode.go only; decoders accept IDs as strings or numbers, ignore unknown fields, and
 // accept a list result wrapped in an object.
+//
+// # Checking the assumed shapes
+//
+// Check calls every read-only endpoint once (never CreateOrder or EnableAutoRenewal) and
+// compares each result with the Go type its decoder fills: fields the type does not
+// declare ("unexpected"), fields the response lacks ("missing"), both warnings, and
+// values whose JSON kind the type cannot take ("kind mismatch", e.g. a float ID), an
+// error. `fulfil partner check` runs it with the worker's configuration and prints the
+// report. With CheckOptions.FixtureDir it saves each response, tokens and secret
+// redacted but account data kept, as <endpoint>.json; the package's tests decode every
+// file in testdata/fixtures, so responses captured from the real portal there show at
+// once whether the decoders cope:
+//
+//	fulfil partner check --save partnerclient/testdata/fixtures
+//	go test ./partnerclient/
 package partnerclient

@@ -111,6 +111,11 @@ func (c *Client) renew(ctx context.Context) (*token, error) {
 		}
 		c.log.Debug("partner token refresh failed; logging in", zap.Error(err))
 	}
+	return c.login(ctx)
+}
+
+// login requests a new token with the client credentials and caches it.
+func (c *Client) login(ctx context.Context) (*token, error) {
 	return c.requestToken(ctx, url.Values{
 		"grant_type":    {"pp_credentials"},
 		"client_id":     {c.clientID},

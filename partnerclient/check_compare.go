@@ -1,0 +1,432 @@
+package partnerclient
+
+// Comparison of a response's result with the Go type its decoder fills, and redaction of
+// response bodies, for Check and the fixture tests.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// resultShape says how a decoder reads an endpoint's result.
+type resultShape int
+
+const (
+	shapeObject  resultShape = iota // a JSON object decoded into typ
+	shapePage                       // the paging wrapper, whose results items are typ
+	shapeList                       // a list of typ, as decodeList reads it
+	shapeBoolean                    // a Boolean, or an object holding it (typ)
+)
+
+// resultSpec is what the decoder of one endpoint expects.
+type resultSpec struct {
+	typ    reflect.Type
+	shape  resultShape
+	decode func(json.RawMessage) error // the endpoint's decoder, result discarded
+}
+
+// autoRenewWire and enableWire are the object forms of the Boolean results.
+type (
+	autoRenewWire struct {
+		AutoRenew FlexString `json:"autoRenew"`
+	}
+	enableWire struct {
+		Result FlexString `json:"result"`
+	}
+)
+
+// resultSpecs holds every endpoint; a test checks that none is left out.
+var resultSpecs = map[Endpoint]resultSpec{
+	EndpointToken: {reflect.TypeFor[tokenWire](), shapeObject, func(raw json.RawMessage) error {
+		_, _, err := decodeToken(raw)
+		return err
+	}},
+	EndpointProductList:       {reflect.TypeFor[Product](), shapePage, discard(decodeProductPage)},
+	EndpointProductDetails:    {reflect.TypeFor[Product](), shapeObject, discard(decodeProduct)},
+	EndpointPurchaseInfo:      {reflect.TypeFor[PurchaseInfo](), shapeObject, discard(decodePurchaseInfo)},
+	EndpointBillingContacts:   {reflect.TypeFor[BillingContact](), shapeList, discard(decodeBillingContacts)},
+	EndpointSubordinateUsers:  {reflect.TypeFor[SubordinateUser](), shapeList, discard(decodeSubordinateUsers)},
+	EndpointCreateOrder:       {reflect.TypeFor[OrderResult](), shapeObject, discard(decodeOrderResult)},
+	EndpointOrderList:         {reflect.TypeFor[OrderSummary](), shapePage, discard(decodeOrderPage)},
+	EndpointOrderDetails:      {reflect.TypeFor[OrderDetails](), shapeObject, discard(decodeOrderDetails)},
+	EndpointAutoRenewStatus:   {reflect.TypeFor[autoRenewWire](), shapeBoolean, discard(decodeAutoRenewStatus)},
+	EndpointEnableAutoRenewal: {reflect.TypeFor[enableWire](), shapeBoolean, discard(decodeEnableAutoRenewal)},
+	EndpointActivationCode:    {reflect.TypeFor[ActivationCode](), shapeObject, discard(decodeActivationCode)},
+}
+
+func discard[T any](decode func(json.RawMessage) (T, error)) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		_, err := decode(raw)
+		return err
+	}
+}
+
+// checkBody decodes a whole response body of ep as the client would and compares its
+// result with the decoder's Go type. It fails when the body is not a success envelope
+// or the decoder rejects the result.
+func checkBody(ep Endpoint, body []byte) ([]Finding, error) {
+	spec, ok := resultSpecs[ep]
+	if !ok {
+		return nil, fmt.Errorf("no decoder for endpoint %q", ep)
+	}
+	env, err := decodeEnvelope(body)
+	if err != nil {
+		return nil, err
+	}
+	if env.Code != CodeSuccess {
+		return nil, fmt.Errorf("envelope code %q, want %q", env.Code, CodeSuccess)
+	}
+	if err := spec.decode(env.Result); err != nil {
+		return compareResult(ep, env.Result), err
+	}
+	return compareResult(ep, env.Result), nil
+}
+
+// compareResult compares a result of ep with the Go type its decoder fills. Findings are
+// sorted by path and appear once however many list items share them.
+func compareResult(ep Endpoint, raw json.RawMessage) []Finding {
+	spec, ok := resultSpecs[ep]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return []Finding{{Kind: FindingMismatch, Want: "JSON", Got: "invalid JSON"}}
+	}
+	c := &comparer{seen: make(map[Finding]bool)}
+	switch spec.shape {
+	case shapeObject:
+		c.value("", v, spec.typ)
+	case shapePage:
+		c.value("", v, reflect.TypeFor[pageWire]())
+		if obj, ok := v.(map[string]any); ok {
+			c.list("results", obj["results"], spec.typ)
+		}
+	case shapeList:
+		c.list("", v, spec.typ)
+	case shapeBoolean:
+		if _, ok := v.(map[string]any); ok {
+			c.value("", v, spec.typ)
+		}
+	}
+	slices.SortFunc(c.found, func(a, b Finding) int {
+		return strings.Compare(a.Path+"\x00"+string(a.Kind), b.Path+"\x00"+string(b.Kind))
+	})
+	return c.found
+}
+
+type comparer struct {
+	found []Finding
+	seen  map[Finding]bool
+}
+
+func (c *comparer) add(f Finding) {
+	if !c.seen[f] {
+		c.seen[f] = true
+		c.found = append(c.found, f)
+	}
+}
+
+func (c *comparer) mismatch(path, want string, v any) {
+	c.add(Finding{Kind: FindingMismatch, Path: path, Want: want, Got: jsonKind(v)})
+}
+
+// list compares the items of a list result as decodeList finds them: an array, an
+// object wrapping one, a single object, or null.
+func (c *comparer) list(path string, v any, item reflect.Type) {
+	switch x := v.(type) {
+	case nil:
+	case []any:
+		for _, it := range x {
+			c.value(path+"[]", it, item)
+		}
+	case map[string]any:
+		if key, inner, ok := wrappedListValue(x); ok {
+			c.list(joinPath(path, key), inner, item)
+			return
+		}
+		c.value(path, x, item)
+	default:
+		c.mismatch(path, "array or object", v)
+	}
+}
+
+// wrappedListValue is wrappedList on a decoded object.
+func wrappedListValue(obj map[string]any) (string, any, bool) {
+	isList := func(v any) bool {
+		_, arr := v.([]any)
+		return arr || v == nil
+	}
+	for _, k := range listKeys {
+		if v, ok := obj[k]; ok && isList(v) {
+			return k, v, true
+		}
+	}
+	if len(obj) == 1 {
+		for k, v := range obj {
+			if isList(v) {
+				return k, v, true
+			}
+		}
+	}
+	return "", nil, false
+}
+
+// Types whose decoding is more tolerant than their kind.
+var (
+	typeID         = reflect.TypeFor[ID]()
+	typeMillis     = reflect.TypeFor[Millis]()
+	typeFlexString = reflect.TypeFor[FlexString]()
+	typeRaw        = reflect.TypeFor[json.RawMessage]()
+)
+
+// value compares a decoded JSON value (numbers as json.Number) with the Go type t. null
+// fits every type: it decodes as the zero value.
+func (c *comparer) value(path string, v any, t reflect.Type) {
+	if v == nil || t == typeRaw {
+		return
+	}
+	switch t {
+	case typeID, typeMillis:
+		if !fitsID(v) {
+			c.mismatch(path, "integer or numeric string", v)
+		}
+		return
+	case typeFlexString:
+		switch v.(type) {
+		case map[string]any, []any:
+			c.mismatch(path, "string or number", v)
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		c.value(path, v, t.Elem())
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			c.mismatch(path, "string", v)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n, ok := v.(json.Number); !ok || !fitsInt(n, t.Bits()) {
+			c.mismatch(path, "integer", v)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n, ok := v.(json.Number); !ok || !fitsUint(n, t.Bits()) {
+			c.mismatch(path, "non-negative integer", v)
+		}
+	case reflect.Float32, reflect.Float64:
+		if _, ok := v.(json.Number); !ok {
+			c.mismatch(path, "number", v)
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			c.mismatch(path, "boolean", v)
+		}
+	case reflect.Slice, reflect.Array:
+		arr, ok := v.([]any)
+		if !ok {
+			c.mismatch(path, "array", v)
+			return
+		}
+		for _, it := range arr {
+			c.value(path+"[]", it, t.Elem())
+		}
+	case reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			c.mismatch(path, "object", v)
+			return
+		}
+		for _, it := range obj {
+			c.value(path+".*", it, t.Elem())
+		}
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			c.mismatch(path, "object", v)
+			return
+		}
+		c.object(path, obj, t)
+	}
+}
+
+// object reports the keys of obj that t has no field for, the fields of t (other than
+// omitempty ones) that obj lacks, and compares the values of the others.
+func (c *comparer) object(path string, obj map[string]any, t reflect.Type) {
+	fields := jsonFields(t)
+	for key, v := range obj {
+		f, ok := fields[key]
+		if !ok {
+			c.add(Finding{Kind: FindingUnexpected, Path: joinPath(path, key)})
+			continue
+		}
+		c.value(joinPath(path, key), v, f.typ)
+	}
+	for name, f := range fields {
+		if _, ok := obj[name]; !ok && !f.optional {
+			c.add(Finding{Kind: FindingMissing, Path: joinPath(path, name)})
+		}
+	}
+}
+
+type jsonField struct {
+	typ      reflect.Type
+	optional bool // omitempty
+}
+
+// jsonFields returns the fields of struct type t by JSON name, as encoding/json sees
+// them (untagged embedded structs are flattened).
+func jsonFields(t reflect.Type) map[string]jsonField {
+	fields := make(map[string]jsonField)
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			for n, ef := range jsonFields(f.Type) {
+				if _, ok := fields[n]; !ok {
+					fields[n] = ef
+				}
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = jsonField{typ: f.Type, optional: slices.Contains(strings.Split(opts, ","), "omitempty")}
+	}
+	return fields
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fitsID reports whether ID.UnmarshalJSON takes v.
+func fitsID(v any) bool {
+	switch x := v.(type) {
+	case json.Number:
+		return fitsInt(x, 64)
+	case string:
+		s := strings.TrimSpace(x)
+		if s == "" {
+			return true
+		}
+		_, err := strconv.ParseInt(s, 10, 64)
+		return err == nil
+	}
+	return false
+}
+
+func fitsInt(n json.Number, bits int) bool {
+	_, err := strconv.ParseInt(n.String(), 10, bits)
+	return err == nil
+}
+
+func fitsUint(n json.Number, bits int) bool {
+	_, err := strconv.ParseUint(n.String(), 10, bits)
+	return err == nil
+}
+
+// jsonKind names the kind of a decoded JSON value, telling integers from other numbers.
+func jsonKind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case string:
+		if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+			return "numeric string"
+		}
+		return "string"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case json.Number:
+		s := x.String()
+		if strings.ContainsAny(s, ".eE") {
+			return "float"
+		}
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			return "integer out of range"
+		}
+		if strings.HasPrefix(s, "-") {
+			return "negative integer"
+		}
+		return "integer"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// redacted replaces secrets in saved bodies.
+const redacted = "REDACTED"
+
+// tokenKeys are the fields of a token response that hold a token.
+var tokenKeys = []string{"token", "refreshToken", "accessToken", "access_token", "refresh_token"}
+
+// redactBody replaces every occurrence of a secret in body by "REDACTED", and, in a
+// token response, every string under a token key. A JSON body is re-encoded indented
+// with sorted keys; any other body has its secrets replaced as text.
+func redactBody(body []byte, tokenResponse bool, secrets []string) []byte {
+	secrets = slices.DeleteFunc(slices.Clone(secrets), func(s string) bool { return s == "" })
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return []byte(replaceSecrets(string(body), secrets))
+	}
+	v = redactValue(v, tokenResponse, secrets)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return []byte(replaceSecrets(string(body), secrets))
+	}
+	return b.Bytes()
+}
+
+func redactValue(v any, tokenResponse bool, secrets []string) any {
+	switch x := v.(type) {
+	case string:
+		return replaceSecrets(x, secrets)
+	case []any:
+		for i := range x {
+			x[i] = redactValue(x[i], tokenResponse, secrets)
+		}
+	case map[string]any:
+		for k, val := range x {
+			if _, isString := val.(string); isString && tokenResponse && slices.Contains(tokenKeys, k) {
+				x[k] = redacted
+				continue
+			}
+			x[k] = redactValue(val, tokenResponse, secrets)
+		}
+	}
+	return v
+}
+
+func replaceSecrets(s string, secrets []string) string {
+	for _, secret := range secrets {
+		s = strings.ReplaceAll(s, secret, redacted)
+	}
+	return s
+}
