@@ -52,6 +52,7 @@ func commands() []command {
 		{"status", "show the saga state of one idempotency key", runStatus},
 		{"events", "print and follow the events stream, filtered by key or type", runEvents},
 		{"dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)", runDLQ},
+		{"partner", "check the partner API against fulfil's decoders (partner check)", runPartner},
 	}
 }
 
