@@ -84,46 +84,40 @@ func (w *Worker) Setup(ctx context.Context) error {
 // RequestsStreamConfig is the requests stream: a file-backed work queue.
 func RequestsStreamConfig(cfg Config) jetstream.StreamConfig {
 	cfg = cfg.withDefaults()
-	return jetstream.StreamConfig{
-		Name:        messages.StreamRequests,
-		Description: "fulfil purchase requests (work queue)",
-		Subjects:    []string{messages.SubjectsFor(cfg.SubjectPrefix).Requested},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		Duplicates:  cfg.DuplicateWindow,
-		Discard:     jetstream.DiscardOld,
-	}
+	sc := fileStream(cfg, messages.StreamRequests, "fulfil purchase requests (work queue)", messages.SubjectsFor(cfg.SubjectPrefix).Requested)
+	sc.Retention = jetstream.WorkQueuePolicy
+	return sc
 }
 
 // EventsStreamConfig is the events stream: progress and result events, kept EventsMaxAge.
 func EventsStreamConfig(cfg Config) jetstream.StreamConfig {
 	cfg = cfg.withDefaults()
-	return jetstream.StreamConfig{
-		Name:        messages.StreamEvents,
-		Description: "fulfil purchase progress and result events",
-		Subjects:    messages.SubjectsFor(cfg.SubjectPrefix).Events(),
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		Duplicates:  cfg.DuplicateWindow,
-		MaxAge:      cfg.EventsMaxAge,
-	}
+	sc := fileStream(cfg, messages.StreamEvents, "fulfil purchase progress and result events", messages.SubjectsFor(cfg.SubjectPrefix).Events()...)
+	sc.MaxAge = cfg.EventsMaxAge
+	return sc
 }
 
 // DeadLetterStreamConfig is the dead-letter stream: requests that ended without a normal
 // outcome (terminated, or out of deliveries), kept EventsMaxAge.
 func DeadLetterStreamConfig(cfg Config) jetstream.StreamConfig {
 	cfg = cfg.withDefaults()
+	sc := fileStream(cfg, messages.StreamDeadLetter, "fulfil requests that ended without a normal outcome", messages.SubjectsFor(cfg.SubjectPrefix).DeadLetter)
+	sc.MaxAge = cfg.EventsMaxAge
+	return sc
+}
+
+// fileStream is what fulfil's streams share: file storage, the configured replicas and
+// duplicate window, limits retention.
+func fileStream(cfg Config, name, description string, subjects ...string) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        messages.StreamDeadLetter,
-		Description: "fulfil requests that ended without a normal outcome",
-		Subjects:    []string{messages.SubjectsFor(cfg.SubjectPrefix).DeadLetter},
+		Name:        name,
+		Description: description,
+		Subjects:    subjects,
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
 		Duplicates:  cfg.DuplicateWindow,
-		MaxAge:      cfg.EventsMaxAge,
+		Discard:     jetstream.DiscardOld,
 	}
 }
 
