@@ -166,6 +166,13 @@ func (s *Store) acquire(ctx context.Context, key, sagaID, fingerprint string, re
 		return nil, errors.New("idempotency: acquire: empty owner")
 	}
 	k := EncodeKey(key)
+	if !reopen {
+		// Most keys are new: try to create the record first, which needs one round trip.
+		h, err := s.create(ctx, k, key, sagaID, fingerprint, request, owner)
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return h, err
+		}
+	}
 	for range maxAttempts {
 		rec, rev, err := s.get(ctx, k)
 		if errors.Is(err, ErrNotFound) {
