@@ -53,6 +53,7 @@ func commands() []command {
 		{"events", "print and follow the events stream, filtered by key or type", runEvents},
 		{"dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)", runDLQ},
 		{"partner", "check the partner API against fulfil's decoders (partner check)", runPartner},
+		{"bench", "measure throughput and latency against the critical path and a bare loop; writes SVG plots", runBench},
 	}
 }
 

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fulfil/fulfil/internal/bench"
+)
+
+// benchOptions are the flags of `fulfil bench`.
+type benchOptions struct {
+	latencies     []time.Duration
+	purchases     int
+	workers       int
+	concurrency   int
+	loads         []bench.Load
+	pointDuration time.Duration
+	timeout       time.Duration
+	out           string
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs, ee := newFlags("bench", &c, secLog, stderr)
+	c.logLevel = "error"
+	fs.Lookup("log-level").DefValue = "error"
+	if v, ok := os.LookupEnv("FULFIL_LOG_LEVEL"); ok {
+		c.logLevel = v
+	}
+	var latencies, loads string
+	var o benchOptions
+	fs.StringVar(&latencies, "latency", envString("latency", "0,50ms"), "partner latencies to measure, comma separated ($FULFIL_LATENCY)")
+	fs.IntVar(&o.purchases, "purchases", ee.int("purchases", 2000), "purchases of the open-loop run (capacity) per latency ($FULFIL_PURCHASES)")
+	fs.IntVar(&o.workers, "workers", ee.int("workers", 1), "worker pools, each with its own NATS connection ($FULFIL_WORKERS)")
+	fs.IntVar(&o.concurrency, "concurrency", ee.int("concurrency", 256), "sagas in flight per worker ($FULFIL_CONCURRENCY)")
+	fs.StringVar(&loads, "rates", envString("rates", "25%,50%,75%,90%,100%"),
+		"offered loads of the latency curve: purchases/s, or a percentage of the measured capacity; empty: none ($FULFIL_RATES)")
+	fs.DurationVar(&o.pointDuration, "point-duration", ee.duration("point-duration", 3*time.Second), "how long each load point publishes ($FULFIL_POINT_DURATION)")
+	fs.DurationVar(&o.timeout, "timeout", ee.duration("timeout", 2*time.Minute), "wait for the outcomes of one run after its last publish ($FULFIL_TIMEOUT)")
+	fs.StringVar(&o.out, "out", envString("out", "./bench-out"), "directory of the SVG plots ($FULFIL_OUT)")
+	if err := parse(fs, ee, args); err != nil {
+		return usageError(stderr, err)
+	}
+	var err error
+	if o.latencies, err = parseLatencies(latencies); err != nil {
+		return usageError(stderr, err)
+	}
+	if o.loads, err = bench.ParseLoads(loads); err != nil {
+		return usageError(stderr, err)
+	}
+	log, err := newLogger(c.logLevel, stderr)
+	if err != nil {
+		return usageError(stderr, err)
+	}
+	if err := os.MkdirAll(o.out, 0o750); err != nil {
+		fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
+		return exitFailed
+	}
+	b := &benchRun{opts: o, stdout: stdout, base: bench.Config{Workers: o.workers, Concurrency: o.concurrency, Timeout: o.timeout, Logger: log}}
+	if err := b.run(ctx); err != nil {
+		fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func parseLatencies(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "0" {
+			out = append(out, 0)
+			continue
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("latency %q: want a duration such as 0 or 50ms", f)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// benchRun runs the open-loop run and the load points of every latency and reports them.
+type benchRun struct {
+	opts   benchOptions
+	base   bench.Config
+	stdout io.Writer
+}
+
+// rowFormat lays out the table of runs.
+const rowFormat = "%7s %6s %11s %7s %9s %9s %9s %6s %6s %7s %9s %5s %9s %6s %8s %7s %9s\n"
+
+func (b *benchRun) run(ctx context.Context) error {
+	o := b.opts
+	fmt.Fprintf(b.stdout, "fulfil bench: embedded JetStream, partner simulator, %d worker(s) × %d concurrency; new-license purchases; client rate limit off.\n",
+		o.workers, o.concurrency)
+	fmt.Fprintf(b.stdout, "Per latency: an open-loop run of %d purchases (fulfil, then the bare loop), then load points of %s each.\n\n", o.purchases, o.pointDuration)
+	fmt.Fprintf(b.stdout, rowFormat, "latency", "load", "offered/s", "done/s", "p50", "p90", "p99", "p50/cp", "p99/cp",
+		"bare/s", "saga/bare", "calls", "nats msgs", "stored", "cpu-s/1k", "rss MiB", "in flight")
+	var failed []error
+	var formulas, plots []string
+	for _, lat := range o.latencies {
+		curve, formula, err := b.latency(ctx, lat)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			failed = append(failed, err)
+		}
+		formulas = append(formulas, formula)
+		path := filepath.Join(o.out, "latency-"+fileSafe(lat)+".svg")
+		if err := writePlot(path, curve); err != nil {
+			return err
+		}
+		plots = append(plots, path)
+	}
+	fmt.Fprintln(b.stdout)
+	for _, f := range formulas {
+		fmt.Fprintln(b.stdout, f)
+	}
+	fmt.Fprintln(b.stdout, "\ncalls, nats msgs, stored: per purchase. cp: critical path. rss: peak resident set during the run.")
+	fmt.Fprintln(b.stdout, "nats msgs: client side, the workers' connections (pulls, deliveries, acks, KV reads and writes, publishes, their acks).")
+	fmt.Fprintln(b.stdout, "stored: server side, messages stored in all streams (KV record writes, events, the request). cpu and rss: the whole process.")
+	fmt.Fprintf(b.stdout, "Plots: %s\n", strings.Join(plots, ", "))
+	if len(failed) > 0 {
+		return errors.Join(failed...)
+	}
+	fmt.Fprintln(b.stdout, "Every purchase completed with exactly one order.")
+	return nil
+}
+
+// latency measures one partner latency: capacity (open loop, with the bare loop), then the
+// load points.
+func (b *benchRun) latency(ctx context.Context, lat time.Duration) (bench.Curve, string, error) {
+	o := b.opts
+	curve := bench.Curve{Title: fmt.Sprintf("fulfil: latency vs offered load, partner latency %s", latencyName(lat)), CriticalPath: bench.CriticalPath(lat)}
+	cfg := b.base
+	cfg.PartnerLatency, cfg.Purchases = lat, o.purchases
+	res, err := bench.Run(ctx, cfg)
+	if err != nil && !errors.Is(err, bench.ErrIncomplete) {
+		return curve, bench.Formula(lat), err
+	}
+	b.row(lat, "open", res)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	curve.Capacity = res.Saga.Throughput
+	if res.Bare != nil {
+		curve.BareCapacity = res.Bare.Throughput
+	}
+	for _, l := range o.loads {
+		rate := l.RateFor(curve.Capacity)
+		if rate <= 0 {
+			continue
+		}
+		cfg.Rate, cfg.SkipBare = rate, true
+		cfg.Purchases = max(100, int(rate*o.pointDuration.Seconds()))
+		res, err := bench.Run(ctx, cfg)
+		if err != nil && !errors.Is(err, bench.ErrIncomplete) {
+			return curve, bench.Formula(lat), err
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		b.row(lat, l.String(), res)
+		curve.Points = append(curve.Points, bench.CurvePoint{Offered: res.Saga.OfferedRate, P50: res.Saga.Latency.P50, P99: res.Saga.Latency.P99})
+	}
+	return curve, bench.Formula(lat), errors.Join(errs...)
+}
+
+// row prints one run.
+func (b *benchRun) row(lat time.Duration, load string, r bench.Result) {
+	s := r.Saga
+	offered, bare, ratio := "all at once", "-", "-"
+	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	if r.Config.Rate > 0 {
+		offered = fmt.Sprintf("%.0f", s.OfferedRate)
+	}
+	if r.Bare != nil {
+		bare = fmt.Sprintf("%.0f", r.Bare.Throughput)
+		ratio = fmt.Sprintf("%.2f", r.ThroughputRatio())
+	}
+	cp := func(v float64) string {
+		if r.CriticalPath <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", v)
+	}
+	fmt.Fprintf(b.stdout, rowFormat, latencyName(lat), load, offered, fmt.Sprintf("%.0f", s.Throughput),
+		ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), cp(r.P50Ratio()), cp(r.P99Ratio()), bare, ratio,
+		f1(s.PartnerCallsPerSaga), f1(s.ClientMsgsPerSaga), f1(s.StoredPerSaga), fmt.Sprintf("%.2f", s.CPUPer1000),
+		fmt.Sprintf("%.0f", float64(s.PeakRSS)/(1<<20)), fmt.Sprint(s.PeakInFlight))
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+// latencyName is d for people: "0ms" rather than "0s".
+func latencyName(d time.Duration) string {
+	if d == 0 {
+		return "0ms"
+	}
+	return d.String()
+}
+
+// fileSafe is latencyName without dots, for file names.
+func fileSafe(d time.Duration) string { return strings.ReplaceAll(latencyName(d), ".", "_") }
+
+func writePlot(path string, c bench.Curve) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := c.WriteSVG(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}

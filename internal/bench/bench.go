@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrIncomplete means a phase did not end with exactly one completed outcome and one order
+// per purchase: purchases were lost, failed or bought twice.
+var ErrIncomplete = errors.New("bench: purchases not completed exactly once")
+
+// Config configures a Run. Zero fields take the defaults given beside them.
+type Config struct {
+	// PartnerLatency delays every answer of every simulated partner endpoint.
+	PartnerLatency time.Duration
+	// Workers is the number of worker pools, each a worker.Worker with its own NATS
+	// connection (default 1).
+	Workers int
+	// Concurrency is the number of sagas in flight per worker (default 256).
+	Concurrency int
+	// Purchases is the number of purchases submitted per phase (default 1000).
+	Purchases int
+	// Rate is the offered load in purchases per second; 0 submits all of them at once.
+	Rate float64
+	// SkipBare skips the bare-loop reference (Result.Bare stays nil).
+	SkipBare bool
+	// Timeout bounds the wait for the outcomes of a phase after its last publish (default 2m).
+	Timeout time.Duration
+	// Logger receives the stack's warnings and errors (default: none).
+	Logger *zap.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Workers == 0 {
+		c.Workers = 1
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 256
+	}
+	if c.Purchases == 0 {
+		c.Purchases = 1000
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// Validate reports every invalid setting of c (after defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.PartnerLatency < 0 {
+		errs = append(errs, fmt.Errorf("partner latency %s is negative", c.PartnerLatency))
+	}
+	if c.Workers < 1 || c.Concurrency < 1 || c.Purchases < 1 {
+		errs = append(errs, fmt.Errorf("workers (%d), concurrency (%d) and purchases (%d) must be positive",
+			c.Workers, c.Concurrency, c.Purchases))
+	}
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate %g is negative", c.Rate))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout %s is negative", c.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what a Run measured.
+type Result struct {
+	// Config is the configuration of the run, defaults applied.
+	Config Config
+	// CriticalPath is PartnerLatency × CriticalRounds; Formula spells it out.
+	CriticalPath time.Duration
+	Formula      string
+	// Saga is fulfil's measurement: worker.Worker with every guarantee.
+	Saga Phase
+	// Bare is the bare loop's measurement, nil with Config.SkipBare.
+	Bare *Phase
+}
+
+// P50Ratio is the saga's median latency over the critical path (0 when the path is 0).
+func (r Result) P50Ratio() float64 { return ratio(r.Saga.Latency.P50, r.CriticalPath) }
+
+// P99Ratio is the saga's 99th percentile latency over the critical path (0 when the path is 0).
+func (r Result) P99Ratio() float64 { return ratio(r.Saga.Latency.P99, r.CriticalPath) }
+
+// ThroughputRatio is the saga's throughput over the bare loop's (0 without a bare loop).
+func (r Result) ThroughputRatio() float64 {
+	if r.Bare == nil || r.Bare.Throughput == 0 {
+		return 0
+	}
+	return r.Saga.Throughput / r.Bare.Throughput
+}
+
+func ratio(d, of time.Duration) float64 {
+	if of <= 0 {
+		return 0
+	}
+	return float64(d) / float64(of)
+}
+
+// Phase is the measurement of one implementation under one load.
+type Phase struct {
+	// Name is "saga" or "bare".
+	Name string
+	// Purchases submitted; Completed and Failed count their first outcome event each;
+	// Duplicates counts further outcome events of a key already answered.
+	Purchases, Completed, Failed, Duplicates int
+	// Orders is the number of orders the simulator placed for these purchases; OrdersOK
+	// reports whether each purchase has exactly one.
+	Orders   int
+	OrdersOK bool
+	// OfferedRate is the rate at which purchases were published (per second).
+	OfferedRate float64
+	// Elapsed runs from the first publish to the last outcome; Throughput is Completed per
+	// second of it.
+	Elapsed    time.Duration
+	Throughput float64
+	// Latency is the distribution of publish → completed event received.
+	Latency Percentiles
+	// PartnerCallsPerSaga counts simulator requests per completed purchase (token requests
+	// included).
+	PartnerCallsPerSaga float64
+	// ClientMsgsPerSaga counts NATS messages sent and received by the workers' connections
+	// (nats.Conn.Stats OutMsgs+InMsgs: pulls, deliveries, acks, KV reads and writes, publishes
+	// and their acknowledgements), per completed purchase. It is measured on the client side.
+	ClientMsgsPerSaga float64
+	// StoredPerSaga counts messages stored by the server (stream last-sequence growth over all
+	// streams: KV record writes, events and the request itself), per completed purchase.
+	// StoredByStream breaks the total down by stream. Both are measured on the server side.
+	StoredPerSaga  float64
+	StoredByStream map[string]uint64
+	// CPUSeconds is the user+system CPU time of the whole process during the phase;
+	// CPUPer1000 scales it to 1,000 completed purchases.
+	CPUSeconds float64
+	CPUPer1000 float64
+	// BaseRSS is the resident set at the phase start (after a GC that returned free memory to
+	// the system), PeakRSS the highest resident set during the phase (bytes; Linux VmHWM,
+	// reset at the phase start). RSSPer1000 is their difference per 1,000 purchases.
+	BaseRSS, PeakRSS uint64
+	RSSPer1000       float64
+	// PeakInFlight is the most purchases being processed at once, as sampled every 10ms.
+	PeakInFlight int
+}
+
+// Run measures fulfil, and unless cfg.SkipBare the bare loop, under cfg. It returns the result
+// and, when a phase lost, failed or doubled purchases, an error wrapping ErrIncomplete
+// together with the partial result. Other errors (a stack that cannot start, ctx ending) come
+// with an empty result.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, fmt.Errorf("bench config: %w", err)
+	}
+	st, err := startStack(ctx, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer st.close()
+
+	res := Result{Config: cfg, CriticalPath: CriticalPath(cfg.PartnerLatency), Formula: Formula(cfg.PartnerLatency)}
+	var incomplete []error
+	saga, err := st.runSaga(ctx)
+	if err != nil && !errors.Is(err, ErrIncomplete) {
+		return Result{}, err
+	}
+	res.Saga = saga
+	if err != nil {
+		incomplete = append(incomplete, err)
+	}
+	if !cfg.SkipBare {
+		bare, err := st.runBare(ctx)
+		if err != nil && !errors.Is(err, ErrIncomplete) {
+			return Result{}, err
+		}
+		res.Bare = &bare
+		if err != nil {
+			incomplete = append(incomplete, err)
+		}
+	}
+	return res, errors.Join(incomplete...)
+}

@@ -1,0 +1,317 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/workflow"
+)
+
+// target is one implementation under test, as the load generator sees it.
+type target struct {
+	name      string
+	requested string // subject the requests are published on
+	stream    string // stream holding the result events
+	completed string // subject of a completed outcome
+	failed    string // subject of a failed outcome ("" if there is none)
+	conns     []*nats.Conn
+	inFlight  func() int
+}
+
+// requestBody is a new-license purchase under key.
+func requestBody(key string) []byte {
+	return fmt.Appendf(nil, `{"idempotencyKey":%q,"plan":{"name":"Enterprise Plan"},"quantity":20}`, key)
+}
+
+// measure publishes the purchases to t, waits for their outcomes and measures.
+func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
+	n := st.cfg.Purchases
+	keys := make([]string, n)
+	bodies := make([][]byte, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("bench-%s-%07d", t.name, i)
+		bodies[i] = requestBody(keys[i])
+	}
+	out := newOutcomes(keys, t.completed)
+	subjects := []string{t.completed}
+	if t.failed != "" {
+		subjects = append(subjects, t.failed)
+	}
+	cons, err := st.js.OrderedConsumer(ctx, t.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		return Phase{}, fmt.Errorf("bench: follow %s: %w", t.stream, err)
+	}
+	cc, err := cons.Consume(out.record)
+	if err != nil {
+		return Phase{}, fmt.Errorf("bench: follow %s: %w", t.stream, err)
+	}
+	defer cc.Stop()
+
+	before, err := st.snapshot(ctx, t.conns)
+	if err != nil {
+		return Phase{}, err
+	}
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	baseRSS, _ := rss()
+	cpu0 := cpuTime()
+	stopSampling := make(chan struct{})
+	peakInFlight := sampleMax(stopSampling, t.inFlight)
+
+	start := time.Now()
+	span, err := st.publish(ctx, t.requested, keys, bodies, out.sent)
+	if err != nil {
+		close(stopSampling)
+		return Phase{}, err
+	}
+	timeout := time.NewTimer(st.cfg.Timeout)
+	defer timeout.Stop()
+	select {
+	case <-out.done:
+	case <-timeout.C:
+	case <-ctx.Done():
+		close(stopSampling)
+		return Phase{}, ctx.Err()
+	}
+	cpu := cpuTime() - cpu0
+	_, peakRSS := rss()
+	close(stopSampling)
+
+	after, err := st.snapshot(ctx, t.conns)
+	if err != nil {
+		return Phase{}, err
+	}
+	p := out.phase(t.name, start)
+	p.OfferedRate = rate(n, span)
+	if p.Completed > 0 {
+		per := 1 / float64(p.Completed)
+		p.PartnerCallsPerSaga = float64(after.calls-before.calls) * per
+		p.ClientMsgsPerSaga = float64(after.msgs-before.msgs) * per
+		p.StoredByStream = make(map[string]uint64)
+		var stored uint64
+		for name, seq := range after.lastSeq {
+			if d := seq - before.lastSeq[name]; d > 0 {
+				p.StoredByStream[name] = d
+				stored += d
+			}
+		}
+		p.StoredPerSaga = float64(stored) * per
+		p.CPUPer1000 = cpu.Seconds() * per * 1000
+	}
+	p.CPUSeconds = cpu.Seconds()
+	p.BaseRSS, p.PeakRSS = baseRSS, peakRSS
+	p.PeakInFlight = <-peakInFlight
+	if peakRSS > baseRSS {
+		p.RSSPer1000 = float64(peakRSS-baseRSS) / float64(n) * 1000
+	}
+	p.Orders, p.OrdersOK = st.checkLedger(keys)
+	if p.Completed != n || p.Failed > 0 || p.Duplicates > 0 || !p.OrdersOK {
+		return p, fmt.Errorf("%w: %s: %d of %d completed, %d failed (%s), %d duplicate outcomes, %d orders",
+			ErrIncomplete, t.name, p.Completed, n, p.Failed, out.firstFailure, p.Duplicates, p.Orders)
+	}
+	return p, nil
+}
+
+// publish publishes the requests, at the configured rate or all at once, recording each
+// publish time in sent, and waits for the stream to acknowledge them. It returns the time the
+// publishing took.
+func (st *stack) publish(ctx context.Context, subject string, keys []string, bodies [][]byte, sent []time.Time) (time.Duration, error) {
+	var interval time.Duration
+	if st.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / st.cfg.Rate)
+	}
+	start := time.Now()
+	futures := make([]jetstream.PubAckFuture, 0, len(keys))
+	for i, key := range keys {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		m := nats.NewMsg(subject)
+		m.Data = bodies[i]
+		sent[i] = time.Now()
+		f, err := st.js.PublishMsgAsync(m, jetstream.WithMsgID(key))
+		if err != nil {
+			return 0, fmt.Errorf("bench: publish %s: %w", key, err)
+		}
+		futures = append(futures, f)
+	}
+	span := time.Since(start)
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return 0, fmt.Errorf("bench: publish %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return span, nil
+}
+
+// snapshot is what measure compares before and after a phase.
+type snapshot struct {
+	lastSeq map[string]uint64 // per stream (server side)
+	msgs    uint64            // messages in and out of the implementation's connections
+	calls   int               // requests received by the simulator
+}
+
+func (st *stack) snapshot(ctx context.Context, conns []*nats.Conn) (snapshot, error) {
+	s := snapshot{lastSeq: make(map[string]uint64)}
+	l := st.js.ListStreams(ctx)
+	for info := range l.Info() {
+		s.lastSeq[info.Config.Name] = info.State.LastSeq
+	}
+	if err := l.Err(); err != nil {
+		return s, fmt.Errorf("bench: list streams: %w", err)
+	}
+	for _, nc := range conns {
+		cs := nc.Stats()
+		s.msgs += cs.InMsgs + cs.OutMsgs
+	}
+	for _, n := range st.sim.CallCounts() {
+		s.calls += n
+	}
+	return s, nil
+}
+
+// checkLedger counts the simulator's orders for keys and reports whether each has exactly one.
+func (st *stack) checkLedger(keys []string) (orders int, ok bool) {
+	byPO := make(map[string]int)
+	for _, o := range st.sim.Orders() {
+		byPO[o.PONumber]++
+	}
+	ok = true
+	for _, k := range keys {
+		c := byPO[workflow.DefaultPONumber(k)]
+		orders += c
+		ok = ok && c == 1
+	}
+	return orders, ok
+}
+
+// sampleMax samples f every 10ms until stop is closed, then sends the largest value seen.
+func sampleMax(stop <-chan struct{}, f func() int) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		peak := 0
+		for {
+			select {
+			case <-stop:
+				out <- max(peak, f())
+				return
+			case <-t.C:
+				peak = max(peak, f())
+			}
+		}
+	}()
+	return out
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// outcomes collects the result events of one phase.
+type outcomes struct {
+	index     map[string]int
+	completed string
+	sent      []time.Time // written by the publisher before the outcome can arrive
+
+	mu           sync.Mutex
+	got          []time.Time
+	ok           []bool
+	answered     int
+	failed       int
+	dups         int
+	firstFailure string
+	last         time.Time
+	done         chan struct{}
+}
+
+func newOutcomes(keys []string, completedSubject string) *outcomes {
+	o := &outcomes{
+		index:     make(map[string]int, len(keys)),
+		completed: completedSubject,
+		sent:      make([]time.Time, len(keys)),
+		got:       make([]time.Time, len(keys)),
+		ok:        make([]bool, len(keys)),
+		done:      make(chan struct{}),
+	}
+	for i, k := range keys {
+		o.index[k] = i
+	}
+	return o
+}
+
+// record notes one result event.
+func (o *outcomes) record(m jetstream.Msg) {
+	now := time.Now()
+	i, known := o.index[m.Headers().Get(messages.HeaderIdempotencyKey)]
+	if !known {
+		return
+	}
+	success := m.Subject() == o.completed
+	var reason string
+	if !success {
+		reason = "unreadable failure"
+		if ev, err := messages.DecodeEvent(m.Data()); err == nil {
+			if f, ok := ev.(*messages.Failed); ok {
+				reason = fmt.Sprintf("%s at %s: %s", f.Reason, f.Step, f.Message)
+			}
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.got[i].IsZero() {
+		o.dups++
+		return
+	}
+	o.got[i], o.ok[i], o.last = now, success, now
+	if !success {
+		o.failed++
+		if o.firstFailure == "" {
+			o.firstFailure = reason
+		}
+	}
+	o.answered++
+	if o.answered == len(o.got) {
+		close(o.done)
+	}
+}
+
+// phase summarises the outcomes of a phase that started at start.
+func (o *outcomes) phase(name string, start time.Time) Phase {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := Phase{Name: name, Purchases: len(o.got), Failed: o.failed, Duplicates: o.dups}
+	lat := make([]time.Duration, 0, len(o.got))
+	for i, t := range o.got {
+		if o.ok[i] {
+			lat = append(lat, t.Sub(o.sent[i]))
+		}
+	}
+	p.Completed = len(lat)
+	p.Latency = percentiles(lat)
+	if !o.last.IsZero() {
+		p.Elapsed = o.last.Sub(start)
+		p.Throughput = rate(p.Completed, p.Elapsed)
+	}
+	return p
+}

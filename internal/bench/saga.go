@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/worker"
+	"github.com/fulfil/fulfil/workflow"
+)
+
+// runSaga measures fulfil: Config.Workers worker.Worker pools on one saga and one partner
+// client, as `fulfil worker` wires them.
+func (st *stack) runSaga(ctx context.Context) (Phase, error) {
+	cfg := st.cfg
+	saga := &workflow.Saga{Partner: st.client, Logger: cfg.Logger.Named("saga"),
+		Hooks: workflow.Hooks{StepDone: st.metrics.StepDone, Reconciled: st.metrics.Reconciled}}
+	runCtx, stop := context.WithCancel(ctx)
+	var conns []*nats.Conn
+	errc := make(chan error, cfg.Workers)
+	running := 0
+	defer func() {
+		stop()
+		for range running {
+			<-errc
+		}
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	for i := range cfg.Workers {
+		nc, err := st.connect(fmt.Sprintf("worker-%d", i))
+		if err != nil {
+			return Phase{}, err
+		}
+		conns = append(conns, nc)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return Phase{}, err
+		}
+		w, err := worker.New(js, saga, worker.Config{
+			Concurrency:   cfg.Concurrency,
+			MaxAckPending: max(16384, cfg.Workers*cfg.Concurrency),
+			WorkerID:      fmt.Sprintf("bench-%d", i),
+			Logger:        cfg.Logger,
+			Metrics:       st.metrics,
+		})
+		if err != nil {
+			return Phase{}, err
+		}
+		if err := w.Setup(ctx); err != nil {
+			return Phase{}, fmt.Errorf("bench: worker setup: %w", err)
+		}
+		running++
+		go func() { errc <- w.Run(runCtx) }()
+	}
+	subjects := messages.SubjectsFor("")
+	return st.measure(ctx, target{
+		name:      "saga",
+		requested: subjects.Requested,
+		stream:    messages.StreamEvents,
+		completed: subjects.Completed,
+		failed:    subjects.Failed,
+		conns:     conns,
+		inFlight:  func() int { return int(st.gauge("fulfil_sagas_in_flight")) },
+	})
+}
+
+// gauge returns the value of the stack's unlabelled gauge name, 0 when it is missing.
+func (st *stack) gauge(name string) float64 {
+	mfs, _ := st.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
+}
