@@ -19,6 +19,7 @@ type benchOptions struct {
 	purchases     int
 	workers       int
 	concurrency   int
+	partnerConns  int
 	loads         []bench.Load
 	pointDuration time.Duration
 	timeout       time.Duration
@@ -39,6 +40,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.purchases, "purchases", ee.int("purchases", 2000), "purchases of the open-loop run (capacity) per latency ($FULFIL_PURCHASES)")
 	fs.IntVar(&o.workers, "workers", ee.int("workers", 1), "worker pools, each with its own NATS connection ($FULFIL_WORKERS)")
 	fs.IntVar(&o.concurrency, "concurrency", ee.int("concurrency", 256), "sagas in flight per worker ($FULFIL_CONCURRENCY)")
+	fs.IntVar(&o.partnerConns, "partner-conns", ee.int("partner-conns", 0),
+		"cap the partner client's connections; 0: its default transport (100 idle, unbounded) ($FULFIL_PARTNER_CONNS)")
 	fs.StringVar(&loads, "rates", envString("rates", "25%,50%,75%,90%,100%"),
 		"offered loads of the latency curve: purchases/s, or a percentage of the measured capacity; empty: none ($FULFIL_RATES)")
 	fs.DurationVar(&o.pointDuration, "point-duration", ee.duration("point-duration", 3*time.Second), "how long each load point publishes ($FULFIL_POINT_DURATION)")
@@ -62,7 +65,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
 		return exitFailed
 	}
-	b := &benchRun{opts: o, stdout: stdout, base: bench.Config{Workers: o.workers, Concurrency: o.concurrency, Timeout: o.timeout, Logger: log}}
+	b := &benchRun{opts: o, stdout: stdout, base: bench.Config{Workers: o.workers, Concurrency: o.concurrency, PartnerConns: o.partnerConns, Timeout: o.timeout, Logger: log}}
 	if err := b.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
 		return exitFailed

@@ -26,6 +26,9 @@ type Config struct {
 	Purchases int
 	// Rate is the offered load in purchases per second; 0 submits all of them at once.
 	Rate float64
+	// PartnerConns caps the partner client's connections, idle ones included (0: the client's
+	// default transport, which keeps 100 idle connections and opens as many as are asked for).
+	PartnerConns int
 	// SkipBare skips the bare-loop reference (Result.Bare stays nil).
 	SkipBare bool
 	// Timeout bounds the wait for the outcomes of a phase after its last publish (default 2m).
@@ -63,6 +66,9 @@ func (c Config) Validate() error {
 	if c.Workers < 1 || c.Concurrency < 1 || c.Purchases < 1 {
 		errs = append(errs, fmt.Errorf("workers (%d), concurrency (%d) and purchases (%d) must be positive",
 			c.Workers, c.Concurrency, c.Purchases))
+	}
+	if c.PartnerConns < 0 {
+		errs = append(errs, fmt.Errorf("partner connections %d is negative", c.PartnerConns))
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate %g is negative", c.Rate))

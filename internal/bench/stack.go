@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,10 +57,16 @@ func startStack(ctx context.Context, cfg Config) (st *stack, err error) {
 	// measure the limit instead of fulfil.
 	st.reg = prometheus.NewRegistry()
 	st.metrics = metrics.New(st.reg)
-	st.client, err = partnerclient.New(st.sim.URL,
+	opts := []partnerclient.Option{
 		partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret),
 		partnerclient.WithRateLimit(0, 0),
-		partnerclient.WithObserver(st.metrics.PartnerCall))
+		partnerclient.WithObserver(st.metrics.PartnerCall),
+	}
+	if n := cfg.PartnerConns; n > 0 {
+		opts = append(opts, partnerclient.WithHTTPClient(&http.Client{Transport: &http.Transport{
+			MaxConnsPerHost: n, MaxIdleConnsPerHost: n, MaxIdleConns: n, IdleConnTimeout: 90 * time.Second}}))
+	}
+	st.client, err = partnerclient.New(st.sim.URL, opts...)
 	if err != nil {
 		return nil, err
 	}
