@@ -190,16 +190,22 @@ func setReplayed(data []byte) ([]byte, error) {
 
 // runSaga runs the saga under the lease and decides the acknowledgement.
 func (d *delivery) runSaga(ctx context.Context, req messages.PurchaseRequest, h *idempotency.Handle) {
-	lease := &leaseGuard{h: h}
+	lease := &leaseGuard{h: h, ttl: d.w.store.Config().LeaseTTL}
 	st, err := workflow.DecodeState(h.Record().State)
 	if err != nil {
 		d.log.Error("checkpoint unreadable; starting the saga over is unsafe", zap.Error(err))
 		d.retry(ctx, lease, nil, err)
 		return
 	}
-	stop := d.keepAlive(ctx, lease)
-	err = d.w.saga.Run(partnerclient.WithTraceParent(ctx, d.trace), req, st, lease, workflow.ObserverFunc(d.progress))
+	// The keep-alive stops the saga at once if another worker took the key over.
+	sagaCtx, stopSaga := context.WithCancelCause(ctx)
+	stop := d.keepAlive(sagaCtx, lease, stopSaga)
+	err = d.w.saga.Run(partnerclient.WithTraceParent(sagaCtx, d.trace), req, st, lease, workflow.ObserverFunc(d.progress))
 	stop()
+	if cause := context.Cause(sagaCtx); errors.Is(cause, idempotency.ErrLeaseLost) {
+		err = cause
+	}
+	stopSaga(nil)
 
 	var f *workflow.Failure
 	switch {
@@ -344,12 +350,12 @@ func (d *delivery) term(ctx context.Context, reason string) {
 }
 
 // keepAlive signals InProgress and renews the lease while the saga runs.
-func (d *delivery) keepAlive(ctx context.Context, lease *leaseGuard) (stop func()) {
+func (d *delivery) keepAlive(ctx context.Context, lease *leaseGuard, stopSaga context.CancelCauseFunc) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	interval := d.w.cfg.AckWait / 3
-	if lt := lease.ttl(d.w.store); lt > 0 && lt/3 < interval {
-		interval = lt / 3
+	if lease.ttl > 0 && lease.ttl/3 < interval {
+		interval = lease.ttl / 3
 	}
 	go func() {
 		defer close(done)
@@ -361,7 +367,12 @@ func (d *delivery) keepAlive(ctx context.Context, lease *leaseGuard) (stop func(
 				return
 			case <-t.C:
 				_ = d.msg.InProgress()
-				if err := lease.renew(ctx); err != nil && ctx.Err() == nil {
+				err := lease.renew(ctx)
+				switch {
+				case errors.Is(err, idempotency.ErrLeaseLost):
+					stopSaga(err)
+					return
+				case err != nil && ctx.Err() == nil:
 					d.log.Warn("lease renewal failed", zap.Error(err))
 				}
 			}

@@ -12,11 +12,24 @@ import (
 // leaseGuard serialises the writes of one delivery to its idempotency record (checkpoints from
 // the saga, renewals from the keep-alive) and implements workflow.Checkpointer.
 type leaseGuard struct {
-	mu sync.Mutex
-	h  *idempotency.Handle
+	mu  sync.Mutex
+	h   *idempotency.Handle
+	ttl time.Duration
 }
 
-var _ workflow.Checkpointer = (*leaseGuard)(nil)
+var (
+	_ workflow.Checkpointer = (*leaseGuard)(nil)
+	_ workflow.Fenced       = (*leaseGuard)(nil)
+)
+
+// SendDeadline is when the lease, as last written, has a fifth of its time left: a side
+// effect started before then ends (or is abandoned) before a successor may take over.
+func (l *leaseGuard) SendDeadline() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rec := l.h.Record()
+	return rec.Lease.Expires.Add(-l.ttl / 5)
+}
 
 // Checkpoint stores the saga state; it fails with idempotency.ErrLeaseLost once another
 // worker took the key over.
@@ -46,8 +59,4 @@ func (l *leaseGuard) finish(ctx context.Context, status idempotency.Status, typ 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.h.Finish(ctx, status, typ, outcome, seq)
-}
-
-func (l *leaseGuard) ttl(s *idempotency.Store) time.Duration {
-	return s.Config().LeaseTTL
 }

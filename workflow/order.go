@@ -97,7 +97,15 @@ func (r *run) sendOnce(ctx context.Context) (*OrderResult, error) {
 			return nil, err
 		}
 	}
-	res, err := r.saga.Partner.CreateOrder(ctx, in.Body)
+	sendCtx := ctx
+	if f, ok := r.cp.(Fenced); ok {
+		// The lease was just extended by the checkpoint above; never let this send start, or
+		// stay in flight, once it may have run out.
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithDeadline(ctx, f.SendDeadline())
+		defer cancel()
+	}
+	res, err := r.saga.Partner.CreateOrder(sendCtx, in.Body)
 	if err != nil {
 		if o, _ := partnerclient.Classify(err); o == partnerclient.OutcomeUnknown {
 			return nil, fmt.Errorf("%w: %w", errUnknownOutcome, err)

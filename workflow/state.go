@@ -144,6 +144,14 @@ type Checkpointer interface {
 	Checkpoint(ctx context.Context, s *State) error
 }
 
+// Fenced is implemented by a Checkpointer whose writes are guarded by a lease. SendDeadline
+// is the time until which this run is still the key's only owner, from its last checkpoint:
+// create order is never sent after it, so a run paused past its lease cannot place an order
+// after a successor has taken over and reconciled.
+type Fenced interface {
+	SendDeadline() time.Time
+}
+
 // CheckpointFunc adapts a function to Checkpointer.
 type CheckpointFunc func(ctx context.Context, s *State) error
 
