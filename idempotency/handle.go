@@ -58,10 +58,18 @@ func (h *Handle) Renew(ctx context.Context) error {
 // The lease ends with it. Finish is the handle's last write; calling it again with the same
 // outcome (after an unknown result) is harmless. It fails like Update.
 func (h *Handle) Finish(ctx context.Context, status Status, outcomeType string, outcome json.RawMessage, seq uint64) error {
+	return h.FinishWithState(ctx, nil, status, outcomeType, outcome, seq)
+}
+
+// FinishWithState is Finish that also stores the saga's final checkpoint, in the same write.
+func (h *Handle) FinishWithState(ctx context.Context, state json.RawMessage, status Status, outcomeType string, outcome json.RawMessage, seq uint64) error {
 	if status != StatusCompleted && status != StatusFailed {
 		return fmt.Errorf("idempotency: finish %q: status %q is not terminal", h.rec.Key, status)
 	}
 	return h.write(ctx, func(r *Record) error {
+		if state != nil {
+			r.State = state
+		}
 		r.Status = status
 		r.OutcomeType = outcomeType
 		r.Outcome = outcome

@@ -20,6 +20,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// MaxConnsPerHost caps the default transport's connections to the partner API; requests past
+// it wait for a free connection.
+const MaxConnsPerHost = 512
+
 // maxBody bounds the response body read from the server.
 const maxBody = 8 << 20
 
@@ -132,11 +136,14 @@ func isLoopback(host string) bool {
 // defaultHTTPClient keeps many idle connections to the one host the client talks to.
 func defaultHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   100,
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2: true,
+		// One host, many concurrent sagas: cap the connections and keep them all idle-ready,
+		// so bursts reuse connections instead of opening (and TLS-handshaking) new ones.
+		MaxConnsPerHost:       MaxConnsPerHost,
+		MaxIdleConns:          MaxConnsPerHost,
+		MaxIdleConnsPerHost:   MaxConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

@@ -87,7 +87,7 @@ func TestNewDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr, ok := c.hc.Transport.(*http.Transport)
-	if !ok || tr.MaxIdleConnsPerHost != 100 || tr.IdleConnTimeout != 90*time.Second || !tr.ForceAttemptHTTP2 || tr.TLSHandshakeTimeout == 0 {
+	if !ok || tr.MaxIdleConnsPerHost != MaxConnsPerHost || tr.MaxConnsPerHost != MaxConnsPerHost || tr.IdleConnTimeout != 90*time.Second || !tr.ForceAttemptHTTP2 || tr.TLSHandshakeTimeout == 0 {
 		t.Errorf("default transport %+v", c.hc.Transport)
 	}
 	if c.userAgent != "fulfil/0.1.0 (+https://github.com/fulfil/fulfil)" || c.requestTimeout != 15*time.Second ||

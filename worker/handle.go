@@ -230,7 +230,7 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 		d.retry(ctx, lease, st, err)
 		return
 	}
-	if err := lease.finish(ctx, status, ev.EventType(), data, d.seq); err != nil {
+	if err := lease.finish(ctx, st, status, ev.EventType(), data, d.seq); err != nil {
 		if errors.Is(err, idempotency.ErrLeaseLost) {
 			d.log.Warn("lease lost before the outcome was stored", zap.Error(err))
 			d.nak()

@@ -55,8 +55,16 @@ func (l *leaseGuard) release(ctx context.Context) error {
 	return l.h.Release(ctx)
 }
 
-func (l *leaseGuard) finish(ctx context.Context, status idempotency.Status, typ string, outcome []byte, seq uint64) error {
+// finish stores the outcome together with the final state (nil: keep the last checkpoint).
+func (l *leaseGuard) finish(ctx context.Context, st *workflow.State, status idempotency.Status, typ string, outcome []byte, seq uint64) error {
+	var state []byte
+	if st != nil {
+		var err error
+		if state, err = st.Encode(); err != nil {
+			return err
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.h.Finish(ctx, status, typ, outcome, seq)
+	return l.h.FinishWithState(ctx, state, status, typ, outcome, seq)
 }

@@ -16,7 +16,10 @@
 // # Checkpoints and recovery
 //
 // The saga keeps its progress in a State that the caller persists through a Checkpointer before
-// the next step starts. Run resumes from any State: finished steps are not repeated. The partner
+// the next step starts: the lookups together with the order intent, then the order. Renewal and
+// activation are safe to repeat (the renewal status is checked first; the code is a read), so
+// their results are stored by the caller with the outcome. Run resumes from any State: a
+// finished side effect is never repeated. The partner
 // API cannot cancel an order, so the saga recovers forward: steps after the order are retried to
 // completion, never compensated.
 //

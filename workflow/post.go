@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
@@ -28,15 +27,7 @@ func (r *run) postOrder(ctx context.Context) error {
 		steps = append(steps, r.fetchActivation)
 	}
 	errs := make([]error, len(steps))
-	var wg sync.WaitGroup
-	for i, step := range steps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = step(ctx)
-		}()
-	}
-	wg.Wait()
+	parallel(len(steps), func(i int) { errs[i] = steps[i](ctx) })
 	// A terminal failure wins over a retry; a stop (lost checkpoint) wins over both.
 	var retry error
 	var f *Failure
@@ -95,7 +86,7 @@ func (r *run) enableRenewal(ctx context.Context) error {
 	step := messages.StepEnableRenewal
 	start := r.saga.now()
 	if !r.req.AutoRenewEnabled() {
-		return r.finish(ctx, step, messages.StatusSkipped, 0, start, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
+		return r.record(ctx, step, messages.StatusSkipped, 0, start, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
 	}
 	res := r.st.Order.Result
 	// Enabling is safe to repeat after an unknown outcome: the status is checked first.
@@ -127,7 +118,7 @@ func (r *run) enableRenewal(ctx context.Context) error {
 	if err != nil {
 		return r.postOrderError(step, err)
 	}
-	return r.finish(ctx, step, messages.StatusDone, n, start, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
+	return r.record(ctx, step, messages.StatusDone, n, start, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
 }
 
 func (r *run) fetchActivation(ctx context.Context) error {
@@ -153,7 +144,7 @@ func (r *run) fetchActivation(ctx context.Context) error {
 	if err != nil {
 		return r.postOrderError(step, err)
 	}
-	return r.finish(ctx, step, messages.StatusDone, n, start, func(st *State) {
+	return r.record(ctx, step, messages.StatusDone, n, start, func(st *State) {
 		st.Activation = &ActivationStep{Code: code.Code, GenerateTime: code.GenerateTime.Time()}
 	})
 }

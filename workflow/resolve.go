@@ -42,17 +42,11 @@ func (r *run) resolve(ctx context.Context) error {
 		},
 	}
 	results := make([]result, len(lookups))
-	var wg sync.WaitGroup
-	for i, lookup := range lookups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := r.saga.now()
-			results[i] = lookup(ctx)
-			results[i].took = r.saga.now().Sub(start)
-		}()
-	}
-	wg.Wait()
+	parallel(len(lookups), func(i int) {
+		start := r.saga.now()
+		results[i] = lookups[i](ctx)
+		results[i].took = r.saga.now().Sub(start)
+	})
 
 	// Report a terminal failure before a retryable one, in step order, so the outcome does not
 	// depend on which lookup happened to finish first.
@@ -368,4 +362,20 @@ func (r *run) newIntent() *OrderIntent {
 		})
 	}
 	return &OrderIntent{PONumber: po, Body: body}
+}
+
+// parallel runs f(0..n-1) concurrently and waits; the last runs in the calling goroutine.
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := 0; i < n-1; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i)
+		}()
+	}
+	if n > 0 {
+		f(n - 1)
+	}
+	wg.Wait()
 }

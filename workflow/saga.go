@@ -113,7 +113,8 @@ func DefaultPONumber(key string) string {
 
 // Run executes (or resumes) the saga for req, a validated and normalized request. st holds the
 // progress so far and is updated in place; cp persists it before each next step; obs (optional)
-// is told about progress. Run returns nil when the purchase completed, a *Failure for a terminal
+// is told about progress. Renewal and activation are safe to repeat and run last, so they are not
+// checkpointed one by one: the caller stores the final st together with the outcome. Run returns nil when the purchase completed, a *Failure for a terminal
 // failure, and any other error (a *RetryError, ctx's error, or the checkpointer's error) when
 // the request should be retried later.
 func (s *Saga) Run(ctx context.Context, req messages.PurchaseRequest, st *State, cp Checkpointer, obs Observer) error {
@@ -168,10 +169,23 @@ func (r *run) checkpoint(ctx context.Context) error {
 
 // finish records a finished step, checkpoints, then reports it.
 func (r *run) finish(ctx context.Context, step, status string, attempts int, start time.Time, apply func(*State)) error {
+	return r.done(ctx, true, step, status, attempts, start, apply)
+}
+
+// record records a finished step that is safe to repeat and reports it, without a checkpoint
+// of its own: the caller stores the final State with the outcome.
+func (r *run) record(ctx context.Context, step, status string, attempts int, start time.Time, apply func(*State)) error {
+	return r.done(ctx, false, step, status, attempts, start, apply)
+}
+
+func (r *run) done(ctx context.Context, checkpoint bool, step, status string, attempts int, start time.Time, apply func(*State)) error {
 	r.mu.Lock()
 	apply(r.st)
 	r.st.markStep(step, status, attempts, r.saga.now())
-	err := r.checkpoint(ctx)
+	var err error
+	if checkpoint {
+		err = r.checkpoint(ctx)
+	}
 	r.mu.Unlock()
 	if err != nil {
 		return err
