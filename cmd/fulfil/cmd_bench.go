@@ -41,7 +41,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.workers, "workers", ee.int("workers", 1), "worker pools, each with its own NATS connection ($FULFIL_WORKERS)")
 	fs.IntVar(&o.concurrency, "concurrency", ee.int("concurrency", 256), "sagas in flight per worker ($FULFIL_CONCURRENCY)")
 	fs.IntVar(&o.partnerConns, "partner-conns", ee.int("partner-conns", 0),
-		"cap the partner client's connections; 0: its default transport (100 idle, unbounded) ($FULFIL_PARTNER_CONNS)")
+		"cap the partner client's connections; 0: the default transport (partnerclient.MaxConnsPerHost) ($FULFIL_PARTNER_CONNS)")
 	fs.StringVar(&loads, "rates", envString("rates", "25%,50%,75%,90%,100%"),
 		"offered loads of the latency curve: purchases/s, or a percentage of the measured capacity; empty: none ($FULFIL_RATES)")
 	fs.DurationVar(&o.pointDuration, "point-duration", ee.duration("point-duration", 3*time.Second), "how long each load point publishes ($FULFIL_POINT_DURATION)")
