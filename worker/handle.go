@@ -351,32 +351,42 @@ func (d *delivery) term(ctx context.Context, reason string) {
 
 // keepAlive signals InProgress and renews the lease while the saga runs.
 func (d *delivery) keepAlive(ctx context.Context, lease *leaseGuard, stopSaga context.CancelCauseFunc) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
 	interval := d.w.cfg.AckWait / 3
 	if lease.ttl > 0 && lease.ttl/3 < interval {
 		interval = lease.ttl / 3
 	}
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_ = d.msg.InProgress()
-				err := lease.renew(ctx)
-				switch {
-				case errors.Is(err, idempotency.ErrLeaseLost):
-					stopSaga(err)
-					return
-				case err != nil && ctx.Err() == nil:
-					d.log.Warn("lease renewal failed", zap.Error(err))
-				}
-			}
+	// A timer rather than a goroutine per saga: thousands of sagas in flight cost no stacks
+	// while they wait.
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+	)
+	tick := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
-	}()
-	return func() { cancel(); <-done }
+		_ = d.msg.InProgress()
+		err := lease.renew(ctx)
+		switch {
+		case errors.Is(err, idempotency.ErrLeaseLost):
+			stopSaga(err)
+			stopped = true
+			return
+		case err != nil && ctx.Err() == nil:
+			d.log.Warn("lease renewal failed", zap.Error(err))
+		}
+		timer.Reset(interval)
+	}
+	mu.Lock()
+	timer = time.AfterFunc(interval, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock() // waits for a renewal in progress
+		stopped = true
+		timer.Stop()
+		mu.Unlock()
+	}
 }
