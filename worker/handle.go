@@ -200,7 +200,8 @@ func (d *delivery) runSaga(ctx context.Context, req messages.PurchaseRequest, h 
 	// The keep-alive stops the saga at once if another worker took the key over.
 	sagaCtx, stopSaga := context.WithCancelCause(ctx)
 	stop := d.keepAlive(sagaCtx, lease, stopSaga)
-	err = d.w.saga.Run(partnerclient.WithTraceParent(sagaCtx, d.trace), req, st, lease, workflow.ObserverFunc(d.progress))
+	runCtx := workflow.WithLogger(partnerclient.WithTraceParent(sagaCtx, d.trace), d.log)
+	err = d.w.saga.Run(runCtx, req, st, lease, workflow.ObserverFunc(d.progress))
 	stop()
 	if cause := context.Cause(sagaCtx); errors.Is(cause, idempotency.ErrLeaseLost) {
 		err = cause

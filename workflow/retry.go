@@ -104,7 +104,7 @@ func (s *Saga) do(ctx context.Context, step string, obs Observer, canRetry func(
 		return err
 	}
 	notify := func(err error, wait time.Duration) {
-		s.log().Debug("step retry", stepFields(step, attempt, err, wait)...)
+		s.log(ctx).Debug("step retry", stepFields(step, attempt, err, wait)...)
 		if obs != nil {
 			obs.StepProgress(step, messages.StatusRetrying, attempt, retryMessage(err))
 		}

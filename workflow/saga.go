@@ -47,11 +47,22 @@ func (s *Saga) now() time.Time {
 	return time.Now()
 }
 
-func (s *Saga) log() *zap.Logger {
+func (s *Saga) log(ctx context.Context) *zap.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*zap.Logger); ok {
+		return l
+	}
 	if s.Logger != nil {
 		return s.Logger
 	}
 	return zap.NewNop()
+}
+
+type loggerKey struct{}
+
+// WithLogger returns a copy of ctx whose saga logs go to l instead of Saga.Logger, so the
+// caller can add the request's fields (idempotency key, saga ID) to every line.
+func WithLogger(ctx context.Context, l *zap.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, l)
 }
 
 func (s *Saga) margin() time.Duration {
