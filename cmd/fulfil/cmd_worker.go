@@ -95,6 +95,10 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 
 	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga"),
 		Hooks: workflow.Hooks{StepDone: m.StepDone, Reconciled: m.Reconciled}}
+	if c.replicas == 0 {
+		c.replicas = defaultReplicas(env.nc.ConnectedClusterName())
+		log.Info("stream and bucket replicas", zap.Int("replicas", c.replicas), zap.String("cluster", env.nc.ConnectedClusterName()))
+	}
 	w, err := worker.New(env.js, saga, workerConfig(c, log, m))
 	if err != nil {
 		return err
@@ -186,4 +190,12 @@ func rateBurst(rps float64) int {
 		return 0
 	}
 	return max(1, int(2*rps))
+}
+
+// defaultReplicas is 3 when the connected server belongs to a cluster, else 1.
+func defaultReplicas(cluster string) int {
+	if cluster != "" {
+		return 3
+	}
+	return 1
 }

@@ -215,7 +215,7 @@ func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag
 	if sections&secWorker != 0 {
 		fs.IntVar(&c.concurrency, "concurrency", ee.int("concurrency", defaultConcurrency), "sagas in flight per worker process ($FULFIL_CONCURRENCY)")
 		str(&c.httpAddr, "http-addr", defaultHTTPAddr, "address of /metrics, /healthz, /readyz; empty disables them")
-		fs.IntVar(&c.replicas, "replicas", ee.int("replicas", 1), "replicas of the streams and the bucket: 1 on one server, 3 on a cluster ($FULFIL_REPLICAS)")
+		fs.IntVar(&c.replicas, "replicas", ee.int("replicas", 0), "replicas of the streams and the bucket; 0: 3 on a cluster, 1 on a single server ($FULFIL_REPLICAS)")
 		fs.DurationVar(&c.ackWait, "ack-wait", ee.duration("ack-wait", 60*time.Second), "consumer ack wait; a running saga signals progress every third of it ($FULFIL_ACK_WAIT)")
 		fs.IntVar(&c.maxDeliver, "max-deliver", ee.int("max-deliver", 10), "deliveries of one request; the last always ends in a result event ($FULFIL_MAX_DELIVER)")
 		fs.DurationVar(&c.leaseTTL, "lease-ttl", ee.duration("lease-ttl", 30*time.Second), "how long a crashed worker's key stays locked ($FULFIL_LEASE_TTL)")

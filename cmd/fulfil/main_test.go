@@ -259,3 +259,15 @@ func TestNATSSettingsAreChecked(t *testing.T) {
 		t.Errorf("no TLS settings: %v", err)
 	}
 }
+
+func TestDefaultReplicas(t *testing.T) {
+	tests := []struct {
+		give string
+		want int
+	}{{give: "", want: 1}, {give: "fulfil", want: 3}}
+	for _, tt := range tests {
+		if got := defaultReplicas(tt.give); got != tt.want {
+			t.Errorf("defaultReplicas(%q) = %d, want %d", tt.give, got, tt.want)
+		}
+	}
+}

@@ -27,7 +27,7 @@ type Config struct {
 	// Rate is the offered load in purchases per second; 0 submits all of them at once.
 	Rate float64
 	// PartnerConns caps the partner client's connections, idle ones included (0: the client's
-	// default transport, which keeps 100 idle connections and opens as many as are asked for).
+	// default transport, capped at partnerclient.MaxConnsPerHost).
 	PartnerConns int
 	// SkipBare skips the bare-loop reference (Result.Bare stays nil).
 	SkipBare bool
