@@ -9,6 +9,8 @@
 //	fulfil status KEY  show the saga state of one idempotency key
 //	fulfil events      print and follow events, filtered by key or type
 //	fulfil dlq         list or replay dead-lettered requests
+//	fulfil partner     check the partner API against fulfil's decoders
+//	fulfil bench       measure throughput and latency
 //
 // Run "fulfil COMMAND -h" for the flags of a command. Every flag has an environment variable.
 package main
