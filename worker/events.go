@@ -56,7 +56,11 @@ func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nat
 	return m
 }
 
-// progress publishes a progress event without waiting; finish waits for all of them.
+// progress publishes a progress event as a plain NATS publish: the events stream stores it (and
+// drops a duplicate by its Nats-Msg-Id), and it reaches the stream before this delivery's result
+// event, which goes over the same connection later. Progress events are best effort: no
+// acknowledgement is awaited, so a stream that is unavailable at that moment misses one, while
+// result events are always confirmed.
 func (d *delivery) progress(step, status string, attempt int, message string) {
 	if status == messages.StatusRetrying {
 		d.w.cfg.Metrics.StepRetry(step)
@@ -68,34 +72,9 @@ func (d *delivery) progress(step, status string, attempt int, message string) {
 		return
 	}
 	msgID := progressMsgID(d.key, step, status, attempt, d.num)
-	f, err := d.w.js.PublishMsgAsync(d.eventMsg(d.w.subjects.Progress, messages.TypeProgress, data, msgID), jetstream.WithMsgID(msgID))
-	if err != nil {
+	m := d.eventMsg(d.w.subjects.Progress, messages.TypeProgress, data, msgID)
+	m.Header.Set(messages.HeaderMsgID, msgID)
+	if err := d.w.js.Conn().PublishMsg(m); err != nil {
 		d.log.Debug("progress event not published", zap.String("step", step), zap.Error(err))
-		return
-	}
-	d.pendMu.Lock()
-	d.pending = append(d.pending, f)
-	d.pendMu.Unlock()
-}
-
-// waitProgress waits (bounded) for this delivery's progress events to be stored.
-func (d *delivery) waitProgress(ctx context.Context) {
-	d.pendMu.Lock()
-	pending := d.pending
-	d.pending = nil
-	d.pendMu.Unlock()
-	timeout := time.NewTimer(5 * time.Second)
-	defer timeout.Stop()
-	for _, f := range pending {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			d.log.Debug("progress event not stored", zap.Error(err))
-		case <-timeout.C:
-			d.log.Debug("progress events still unacknowledged; continuing")
-			return
-		case <-ctx.Done():
-			return
-		}
 	}
 }

@@ -29,8 +29,6 @@ type delivery struct {
 	sagaID   string
 	trace    string
 	log      *zap.Logger
-	pending  []jetstream.PubAckFuture
-	pendMu   sync.Mutex
 	received time.Time
 	ending   bool // the last delivery is being ended with a failure
 }
@@ -246,7 +244,6 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 		d.nak()
 		return
 	}
-	d.waitProgress(ctx)
 	took := d.w.cfg.Now().Sub(d.received)
 	if f, ok := ev.(*messages.Failed); ok {
 		d.w.cfg.Metrics.SagaFinished("failed", string(f.Reason), took)
@@ -279,7 +276,6 @@ func (d *delivery) retry(ctx context.Context, lease *leaseGuard, st *workflow.St
 			d.log.Debug("lease not released; the next delivery waits for it to expire", zap.Error(rerr))
 		}
 	}
-	d.waitProgress(ctx)
 	delay := d.w.nakDelay(d.num)
 	d.log.Info("saga will be retried", zap.Error(err), zap.Duration("delay", delay))
 	d.w.cfg.Metrics.Acked("nak")
