@@ -2,35 +2,15 @@ package idempotency_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/internal/clocktest"
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
 )
-
-// clock is a manual clock for lease expiry.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	js    jetstream.JetStream
@@ -96,3 +76,8 @@ func (e env) revision(t *testing.T, key string) uint64 {
 	}
 	return entry.Revision()
 }
+
+// clock is a manual clock.
+type clock = clocktest.Clock
+
+func newClock() *clock { return clocktest.New(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)) }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/fulfil/fulfil/internal/clocktest"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -581,22 +582,7 @@ func (r *tokenRecorder) secrets() []string {
 	return slices.Clone(r.seen)
 }
 
-// clock is a settable clock shared by the client and the simulator.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is a manual clock.
+type clock = clocktest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return clocktest.New(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)) }
