@@ -49,8 +49,12 @@ func (r *run) createOrder(ctx context.Context) error {
 			errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			return err
 		}
-		// A permanent partner answer to the order itself: the partner refused it.
 		r.st.Order.Intent.Unknown = false
+		if accountProblem(err) {
+			// Credentials or access, not this order: retry later, do not fail the purchase.
+			return &RetryError{Step: step, Err: err}
+		}
+		// A permanent partner answer to the order itself: the partner refused it.
 		return failure(step, messages.ReasonRejected, "", err, "the partner refused the order: %v", partnerMessage(err))
 	}
 	return r.finish(ctx, step, messages.StatusDone, n, start, func(st *State) {

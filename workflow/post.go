@@ -156,6 +156,9 @@ func (r *run) postOrderError(step string, err error) error {
 	if errors.As(err, &se) || errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if accountProblem(err) {
+		return &RetryError{Step: step, Err: err}
+	}
 	res := r.st.Order.Result
 	return failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err,
 		"order %s was placed, but %s failed: %v", res.OrderNo, step, partnerMessage(err))

@@ -379,3 +379,11 @@ func parallel(n int, f func(i int)) {
 	}
 	wg.Wait()
 }
+
+// accountProblem reports whether err is about the partner account's credentials or access (401,
+// 403) rather than about the request: such errors are retried later instead of failing the
+// purchase, and /readyz reports them.
+func accountProblem(err error) bool {
+	var pe *partnerclient.Error
+	return errors.Is(err, partnerclient.ErrUnauthorized) || errors.As(err, &pe) && pe.StatusCode == 403
+}

@@ -343,3 +343,36 @@ func TestActivationCodeNotReadyIsRetried(t *testing.T) {
 		t.Errorf("activation %+v after %d attempts, want 3", st.Activation, st.Steps[messages.StepFetchActivation].Attempts)
 	}
 }
+
+// Bad credentials are the account's problem, not the purchase's: retried later, never
+// "rejected".
+func TestBadCredentialsAtCreateOrderAreRetried(t *testing.T) {
+	saga, sim := newSaga(t)
+	st := &workflow.State{}
+	// Resolve with good credentials, then the secret is rotated before the order is sent.
+	bad, err := partnerclient.New(sim.URL, partnerclient.WithCredentials(partnertest.DefaultClientID, "rotated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ordering := &switchingPartner{Partner: saga.Partner, order: bad}
+	saga.Partner = ordering
+	saga.Retry.MaxRetries = 2
+	err = run(t, saga, request("badcreds"), st, &memCheckpoints{})
+	var re *workflow.RetryError
+	if !errors.As(err, &re) || re.Step != messages.StepCreateOrder {
+		t.Fatalf("err = %v, want a RetryError at create_order", err)
+	}
+	if n := len(sim.Orders()); n != 0 {
+		t.Errorf("orders = %d, want 0", n)
+	}
+}
+
+// switchingPartner sends create order through another client.
+type switchingPartner struct {
+	workflow.Partner
+	order workflow.Partner
+}
+
+func (p *switchingPartner) CreateOrder(ctx context.Context, req partnerclient.OrderRequest) (partnerclient.OrderResult, error) {
+	return p.order.CreateOrder(ctx, req)
+}
