@@ -5,7 +5,6 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,40 +60,13 @@ func TestClusterChaos(t *testing.T) {
 	workers := newPool(t, workerSpec{partnerURL: sim.URL, cfg: clusterWorkerConfig(), retry: quickRetry()}, c.urls, 3)
 	logf("cluster and workers up")
 
-	var (
-		mu        sync.Mutex
-		submitted []string
-	)
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for i := range purchases {
-			<-tick.C
-			key := fmt.Sprintf("chaos-a-%d-%04d", seed, i)
-			body := purchase(key, i)
-			if err := publish(js, body, key, time.Minute); err != nil {
-				t.Errorf("request never acknowledged: %v", err)
-				return
-			}
-			mu.Lock()
-			submitted = append(submitted, key)
-			mu.Unlock()
-			if i%10 == 3 { // the same purchase again, as a producer retrying after the dedup window
-				if err := publish(js, body, key+"/again", time.Minute); err != nil {
-					t.Errorf("request never acknowledged: %v", err)
-					return
-				}
-			}
-		}
-	}()
+	prod := startProducer(t, js, fmt.Sprintf("chaos-a-%d", seed), purchases, interval, func(i int) bool { return i%10 == 3 })
 
 	// The nemesis: one fault at a time, so that a quorum of servers is always reachable.
 	var faults int
 	for running := true; running; {
 		select {
-		case <-published:
+		case <-prod.done:
 			running = false
 			continue
 		case <-time.After(time.Duration(500+rng.IntN(1500)) * time.Millisecond):
@@ -138,9 +110,7 @@ func TestClusterChaos(t *testing.T) {
 	waitQuiet(t, js, 3*time.Minute, workers.supervise)
 	logf("quiet")
 
-	mu.Lock()
-	keys := append([]string(nil), submitted...)
-	mu.Unlock()
+	keys := prod.keys()
 	v := collect(t, js, keys, sim.Sim)
 	if v.attempts != purchases {
 		t.Errorf("%d purchases submitted, want %d", v.attempts, purchases)

@@ -465,3 +465,50 @@ func waitQuiet(t *testing.T, js jetstream.JetStream, timeout time.Duration, tick
 	t.Errorf("not quiet after %s: consumer %s", timeout, last)
 	return false
 }
+
+// producer publishes purchases in the background, one per tick, like a shop's checkout.
+type producer struct {
+	mu        sync.Mutex
+	submitted []string
+	done      chan struct{} // closed after the last publish
+}
+
+// startProducer publishes n purchases with keys prefix-0000…, one per interval; again(i) makes it
+// publish purchase i a second time under another Nats-Msg-Id, as a producer retrying after the
+// stream's duplicate window would.
+func startProducer(t *testing.T, js jetstream.JetStream, prefix string, n int, interval time.Duration, again func(i int) bool) *producer {
+	t.Helper()
+	p := &producer{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := range n {
+			<-tick.C
+			key := fmt.Sprintf("%s-%04d", prefix, i)
+			body := purchase(key, i)
+			// The first publish may come before any worker created the stream: publish retries.
+			if err := publish(js, body, key, time.Minute); err != nil {
+				t.Errorf("request never acknowledged: %v", err)
+				return
+			}
+			p.mu.Lock()
+			p.submitted = append(p.submitted, key)
+			p.mu.Unlock()
+			if again != nil && again(i) {
+				if err := publish(js, body, key+"/again", time.Minute); err != nil {
+					t.Errorf("request never acknowledged: %v", err)
+					return
+				}
+			}
+		}
+	}()
+	return p
+}
+
+// keys returns the keys published so far.
+func (p *producer) keys() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.submitted...)
+}

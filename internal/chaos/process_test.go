@@ -222,33 +222,12 @@ func TestProcessChaos(t *testing.T) {
 	})
 	logf("cluster and 3 worker processes started")
 
-	var (
-		mu        sync.Mutex
-		submitted []string
-	)
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for i := range purchases {
-			<-tick.C
-			key := fmt.Sprintf("chaos-b-%d-%04d", seed, i)
-			// The first publish may come before any worker created the stream: retry.
-			if err := publish(js, purchase(key, i), key, time.Minute); err != nil {
-				t.Errorf("request never acknowledged: %v", err)
-				return
-			}
-			mu.Lock()
-			submitted = append(submitted, key)
-			mu.Unlock()
-		}
-	}()
+	prod := startProducer(t, js, fmt.Sprintf("chaos-b-%d", seed), purchases, interval, nil)
 
 	kills := 0
 	for running := true; running; {
 		select {
-		case <-published:
+		case <-prod.done:
 			running = false
 			continue
 		case <-time.After(time.Duration(500+rng.IntN(1500)) * time.Millisecond):
@@ -264,9 +243,7 @@ func TestProcessChaos(t *testing.T) {
 	waitQuiet(t, js, 3*time.Minute, procs.supervise)
 	logf("quiet")
 
-	mu.Lock()
-	keys := append([]string(nil), submitted...)
-	mu.Unlock()
+	keys := prod.keys()
 	v := collect(t, js, keys, sim.Sim)
 	if v.attempts != purchases {
 		t.Errorf("%d purchases submitted, want %d", v.attempts, purchases)
