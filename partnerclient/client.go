@@ -44,6 +44,8 @@ type Client struct {
 	clientID       string
 	clientSecret   string
 	observe        func(CallInfo)
+	maxInFlight    int
+	slots          chan struct{} // nil: unbounded
 
 	tokMu  sync.Mutex
 	tok    *token // nil until the first login
@@ -71,6 +73,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		burst:          DefaultRateBurst,
 		requestTimeout: DefaultRequestTimeout,
 		refreshMargin:  DefaultTokenRefreshMargin,
+		maxInFlight:    DefaultMaxInFlight,
 		log:            zap.NewNop(),
 		now:            time.Now,
 		calls:          make(map[Endpoint]*atomic.Int64, len(AllEndpoints)),
@@ -97,6 +100,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	for _, ep := range AllEndpoints {
 		c.calls[ep] = new(atomic.Int64)
+	}
+	if c.maxInFlight > 0 {
+		c.slots = make(chan struct{}, c.maxInFlight)
 	}
 	return c, nil
 }
@@ -173,6 +179,29 @@ func (c *Client) Stats() Stats {
 }
 
 func (c *Client) hasCredentials() bool { return c.clientID != "" && c.clientSecret != "" }
+
+// acquire waits for a free call slot (see WithMaxInFlight) and returns its release.
+func (c *Client) acquire(ctx context.Context, ep Endpoint) (release func(), err error) {
+	if c.slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return c.release, nil
+	default:
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return c.release, nil
+	case <-ctx.Done():
+		return nil, &Error{Endpoint: ep, Err: ctx.Err()}
+	}
+}
+
+func (c *Client) release() { <-c.slots }
+
+// inFlight returns the calls holding a slot.
+func (c *Client) inFlight() int { return len(c.slots) }
 
 // withTimeout applies the per-call timeout; the caller's earlier deadline still wins.
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -55,6 +55,9 @@ func TestNew(t *testing.T) {
 		{name: "rate NaN", give: "https://p.example", opts: []Option{WithRateLimit(math.NaN(), 1)}, wantErr: true},
 		{name: "rate Inf", give: "https://p.example", opts: []Option{WithRateLimit(math.Inf(1), 1)}, wantErr: true},
 		{name: "rate zero burst", give: "https://p.example", opts: []Option{WithRateLimit(1, 0)}, wantErr: true},
+		{name: "max in flight", give: "https://p.example", opts: []Option{WithMaxInFlight(4)}},
+		{name: "max in flight unbounded", give: "https://p.example", opts: []Option{WithMaxInFlight(0)}},
+		{name: "max in flight negative", give: "https://p.example", opts: []Option{WithMaxInFlight(-1)}, wantErr: true},
 		{name: "timeout", give: "https://p.example", opts: []Option{WithRequestTimeout(time.Second)}},
 		{name: "timeout off", give: "https://p.example", opts: []Option{WithRequestTimeout(0)}},
 		{name: "timeout negative", give: "https://p.example", opts: []Option{WithRequestTimeout(-time.Second)}, wantErr: true},
@@ -397,6 +400,85 @@ func TestRateLimit(t *testing.T) {
 	}
 	if got := c.Stats().Calls[EndpointEnableAutoRenewal]; got != 1 {
 		t.Errorf("Stats counted %d calls, want 1 (the limited one was not sent)", got)
+	}
+}
+
+func TestMaxInFlight(t *testing.T) {
+	const bound, callers = 3, 12
+	var (
+		mu        sync.Mutex
+		now, peak int
+	)
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		now++
+		peak = max(peak, now)
+		mu.Unlock()
+		time.Sleep(400 * time.Millisecond)
+		mu.Lock()
+		now--
+		mu.Unlock()
+		writeEnvelope(w, http.StatusOK, CodeSuccess, "", true)
+	})
+	// Four waves of 400 ms: the last callers wait 1.2 s for a slot, longer than the request
+	// timeout, which starts only once they have one.
+	c := f.client(t, WithMaxInFlight(bound), WithRequestTimeout(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Authenticate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.EnableAutoRenewal(ctx, AutoRenewalRequest{})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("call: %v", err)
+		}
+	}
+	if peak != bound {
+		t.Errorf("peak calls at the server = %d, want %d", peak, bound)
+	}
+	if _, _, n := f.counts(); n != callers {
+		t.Errorf("%d calls reached the server, want %d", n, callers)
+	}
+}
+
+func TestMaxInFlightWaitCanceled(t *testing.T) {
+	release := make(chan struct{})
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		writeEnvelope(w, http.StatusOK, CodeSuccess, "", true)
+	})
+	t.Cleanup(func() { close(release) }) // before the server closes (cleanups run last first)
+	c := f.client(t, WithMaxInFlight(1))
+	busy, stop := context.WithCancel(context.Background())
+	defer stop()
+	if err := c.Authenticate(busy); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = c.EnableAutoRenewal(busy, AutoRenewalRequest{}) }()
+	for c.inFlight() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.EnableAutoRenewal(ctx, AutoRenewalRequest{})
+	var e *Error
+	if !errors.As(err, &e) || e.Sent || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want an unsent *Error wrapping the deadline", err)
+	}
+	if o, _ := Classify(err); o != OutcomeRetryable {
+		t.Errorf("Classify = %v, want retryable", o)
 	}
 }
 

@@ -20,6 +20,9 @@ const (
 	DefaultRateBurst          = 100
 	DefaultRequestTimeout     = 15 * time.Second
 	DefaultTokenRefreshMargin = 60 * time.Second
+	// DefaultMaxInFlight is the default bound on calls sent at once: the default transport's
+	// connections.
+	DefaultMaxInFlight = MaxConnsPerHost
 )
 
 // Option configures a Client. Options check their input; an error wraps ErrInvalidOption.
@@ -88,6 +91,23 @@ func WithRequestTimeout(d time.Duration) Option {
 			return invalid("request timeout %v", d)
 		}
 		c.requestTimeout = d
+		return nil
+	}
+}
+
+// WithMaxInFlight bounds the calls in flight at once (default DefaultMaxInFlight; 0: no
+// bound). A call past the bound waits for a free slot, in arrival order, before it builds its
+// HTTP request and before its request timeout starts: thousands of callers then wait cheaply
+// instead of each holding a request, its context and a goroutine deep inside the transport,
+// and the timeout measures the partner rather than the queue in front of it. Token requests
+// are not counted. Match it to the transport's connection cap when you replace the HTTP
+// client (WithHTTPClient).
+func WithMaxInFlight(n int) Option {
+	return func(c *Client) error {
+		if n < 0 {
+			return invalid("max in flight %d", n)
+		}
+		c.maxInFlight = n
 		return nil
 	}
 }

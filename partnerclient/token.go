@@ -173,6 +173,11 @@ func (c *Client) call(ctx context.Context, r request) (response, error) {
 	if !c.hasCredentials() {
 		return response{}, fmt.Errorf("partner %s: %w", r.ep, ErrMissingCredentials)
 	}
+	release, err := c.acquire(ctx, r.ep)
+	if err != nil {
+		return response{}, err
+	}
+	defer release()
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	for attempt := 0; ; attempt++ {

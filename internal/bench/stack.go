@@ -63,7 +63,7 @@ func startStack(ctx context.Context, cfg Config) (st *stack, err error) {
 		partnerclient.WithObserver(st.metrics.PartnerCall),
 	}
 	if n := cfg.PartnerConns; n > 0 {
-		opts = append(opts, partnerclient.WithHTTPClient(&http.Client{Transport: &http.Transport{
+		opts = append(opts, partnerclient.WithMaxInFlight(n), partnerclient.WithHTTPClient(&http.Client{Transport: &http.Transport{
 			MaxConnsPerHost: n, MaxIdleConnsPerHost: n, MaxIdleConns: n, IdleConnTimeout: 90 * time.Second}}))
 	}
 	st.client, err = partnerclient.New(st.sim.URL, opts...)
