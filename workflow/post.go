@@ -28,6 +28,7 @@ func (r *run) postOrder(ctx context.Context) error {
 	}
 	errs := make([]error, len(steps))
 	parallel(len(steps), func(i int) { errs[i] = steps[i](ctx) })
+	r.leaveRound()
 	// A terminal failure wins over a retry; a stop (lost checkpoint) wins over both.
 	var retry error
 	var f *Failure

@@ -47,6 +47,7 @@ func (r *run) resolve(ctx context.Context) error {
 		results[i] = lookups[i](ctx)
 		results[i].took = r.saga.now().Sub(start)
 	})
+	r.leaveRound()
 
 	// Report a terminal failure before a retryable one, in step order, so the outcome does not
 	// depend on which lookup happened to finish first.

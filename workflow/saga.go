@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/partnerclient"
 )
 
 // Saga runs purchases against a Partner. A Saga is safe for concurrent use; each Run works on
@@ -38,6 +39,55 @@ type Saga struct {
 	// from the order list before the saga stops with needs_reconciliation instead of sending
 	// again (default 5). Refusals with a definite answer (429) do not count.
 	MaxOrderSends int
+	// MaxRounds bounds the sagas in a concurrent partner round (the lookups, or renewal with
+	// activation) at once (default DefaultMaxRounds; negative: unbounded). A saga past it waits
+	// before the round starts its goroutines: with thousands of sagas in flight and a partner
+	// that serves a few hundred calls at a time, a waiting saga holds one small goroutine
+	// instead of one per call, each deep in the partner client.
+	MaxRounds int
+
+	roundsOnce sync.Once
+	rounds     chan struct{} // nil: unbounded
+}
+
+// DefaultMaxRounds is the default Saga.MaxRounds: the partner client's default calls in flight.
+const DefaultMaxRounds = partnerclient.DefaultMaxInFlight
+
+// gate returns the channel whose slots bound the rounds in flight, nil when unbounded.
+func (s *Saga) gate() chan struct{} {
+	s.roundsOnce.Do(func() {
+		switch {
+		case s.MaxRounds == 0:
+			s.rounds = make(chan struct{}, DefaultMaxRounds)
+		case s.MaxRounds > 0:
+			s.rounds = make(chan struct{}, s.MaxRounds)
+		}
+	})
+	return s.rounds
+}
+
+// enterRound waits until the saga may start a concurrent partner round (see MaxRounds); the
+// round ends with leaveRound. It returns a *RetryError for step if ctx ends first.
+func (r *run) enterRound(ctx context.Context, step string) error {
+	g := r.saga.gate()
+	if g == nil || r.inRound {
+		return nil
+	}
+	select {
+	case g <- struct{}{}:
+		r.inRound = true
+		return nil
+	case <-ctx.Done():
+		return &RetryError{Step: step, Err: ctx.Err()}
+	}
+}
+
+// leaveRound ends the round entered with enterRound, if any.
+func (r *run) leaveRound() {
+	if r.inRound {
+		r.inRound = false
+		<-r.saga.gate()
+	}
 }
 
 func (s *Saga) now() time.Time {
@@ -125,21 +175,29 @@ func DefaultPONumber(key string) string {
 // Run executes (or resumes) the saga for req, a validated and normalized request. st holds the
 // progress so far and is updated in place; cp persists it before each next step; obs (optional)
 // is told about progress. Renewal and activation are safe to repeat and run last, so they are not
-// checkpointed one by one: the caller stores the final st together with the outcome. Run returns nil when the purchase completed, a *Failure for a terminal
-// failure, and any other error (a *RetryError, ctx's error, or the checkpointer's error) when
-// the request should be retried later.
-func (s *Saga) Run(ctx context.Context, req messages.PurchaseRequest, st *State, cp Checkpointer, obs Observer) error {
+// checkpointed one by one: the caller stores the final st together with the outcome. Run
+// returns nil when the purchase completed, a *Failure for a terminal failure, and any other
+// error (a *RetryError, ctx's error, or the checkpointer's error) when the request should be
+// retried later. Run does not modify *req.
+func (s *Saga) Run(ctx context.Context, req *messages.PurchaseRequest, st *State, cp Checkpointer, obs Observer) error {
 	if obs == nil {
 		obs = ObserverFunc(func(string, string, int, string) {})
 	}
-	r := &run{saga: s, req: req, st: st, cp: cp, obs: obs}
+	r := &run{saga: s, req: *req, st: st, cp: cp, obs: obs}
+	defer r.leaveRound()
 	return asStop(r.run(ctx))
 }
 
+// run runs the steps. A saga waits for its concurrent partner rounds (MaxRounds) here, in a
+// shallow frame, rather than inside the steps: thousands of sagas wait at once, and the less
+// stack each waits on, the more of it the runtime can take back.
 func (r *run) run(ctx context.Context) error {
 	st := r.st
 	if st.Order.Result == nil {
 		if st.Order.Intent == nil {
+			if err := r.enterRound(ctx, messages.StepResolveProduct); err != nil {
+				return err
+			}
 			if err := r.resolve(ctx); err != nil {
 				return err
 			}
@@ -149,6 +207,9 @@ func (r *run) run(ctx context.Context) error {
 		}
 	}
 	if err := r.checkOrderStatus(ctx); err != nil {
+		return err
+	}
+	if err := r.enterRound(ctx, messages.StepEnableRenewal); err != nil {
 		return err
 	}
 	return r.postOrder(ctx)
@@ -162,6 +223,9 @@ type run struct {
 	cp   Checkpointer
 	obs  Observer
 	mu   sync.Mutex // serialises State changes and checkpoints of concurrent steps
+
+	// inRound is set between enterRound and leaveRound.
+	inRound bool
 
 	// freshIntent is set when this run has just stored the intent, marked as sent, together
 	// with the lookups: the first send needs no reconciliation and no further checkpoint.
