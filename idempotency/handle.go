@@ -29,6 +29,15 @@ func (h *Handle) Record() Record { return h.rec.clone() }
 // Epoch returns the lease epoch the handle holds.
 func (h *Handle) Epoch() uint64 { return h.rec.Lease.Epoch }
 
+// Lease returns the lease as last written.
+func (h *Handle) Lease() Lease { return h.rec.Lease }
+
+// Deliveries returns the times an owner acquired the key, this one included.
+func (h *Handle) Deliveries() int { return h.rec.Deliveries }
+
+// State returns the saga checkpoint as last written. The caller must not modify it.
+func (h *Handle) State() json.RawMessage { return h.rec.State }
+
 // Update applies fn to a copy of the record and writes the result, extending the lease to
 // now+LeaseTTL. The store sets Key, Lease and UpdatedAt itself; fn must not rely on changing
 // them. If the record changed since the handle last saw it, Update re-reads it: when the lease

@@ -20,6 +20,11 @@ type Config struct {
 	SubjectPrefix string
 	// Concurrency is the number of sagas in flight in this process (default 64).
 	Concurrency int
+	// MaxStarting bounds the deliveries that decode their request and take its key at once
+	// (default 256); the others wait, cheaply, in arrival order. A burst of thousands of
+	// requests then starts at the pace the idempotency store answers, instead of parking
+	// thousands of goroutines deep inside the NATS client at the same moment.
+	MaxStarting int
 	// Durable is the name of the shared pull consumer (default "fulfil-worker").
 	Durable string
 	// AckWait is the consumer's ack wait (default 60s). A running saga signals InProgress every
@@ -90,6 +95,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = 16384
 	}
+	if c.MaxStarting == 0 {
+		c.MaxStarting = 256
+	}
 	if c.NakDelay == 0 {
 		c.NakDelay = 2 * time.Second
 	}
@@ -138,6 +146,7 @@ func (c Config) Validate() error {
 	check(c.Concurrency > 0, "concurrency must be positive, got %d", c.Concurrency)
 	check(c.AckWait >= time.Second, "ack wait must be at least 1s, got %s", c.AckWait)
 	check(c.MaxDeliver >= 2, "max deliver must be at least 2 (unlimited redelivery is not allowed), got %d", c.MaxDeliver)
+	check(c.MaxStarting >= 1, "max starting (%d) must be positive", c.MaxStarting)
 	check(c.MaxAckPending >= c.Concurrency, "max ack pending (%d) must be at least the concurrency (%d)", c.MaxAckPending, c.Concurrency)
 	check(c.NakDelay > 0 && c.MaxNakDelay >= c.NakDelay, "nak delays must be positive and max >= first")
 	check(c.MessageTimeout > 0, "message timeout must be positive")

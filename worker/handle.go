@@ -36,6 +36,17 @@ type delivery struct {
 // Handle processes one request message to its acknowledgement. It never panics on bad input
 // and never returns an error: every outcome is decided and logged here.
 func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
+	d := w.newDelivery(msg)
+	w.cfg.Metrics.InFlight(1)
+	defer w.cfg.Metrics.InFlight(-1)
+	defer d.recoverPanic()
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.MessageTimeout)
+	defer cancel()
+	d.run(ctx)
+}
+
+// newDelivery reads msg's metadata and trace context.
+func (w *Worker) newDelivery(msg jetstream.Msg) *delivery {
 	d := &delivery{w: w, msg: msg, log: w.log, received: w.cfg.Now()}
 	if md, err := msg.Metadata(); err == nil {
 		d.seq = md.Sequence.Stream
@@ -43,58 +54,106 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 		d.last = int(md.NumDelivered) >= w.cfg.MaxDeliver
 	}
 	d.trace = msg.Headers().Get(messages.HeaderTraceParent)
-	w.cfg.Metrics.InFlight(1)
-	defer w.cfg.Metrics.InFlight(-1)
 	if d.num > 1 {
 		w.cfg.Metrics.Redelivered()
 	}
-	d.log = w.log.With(zap.Uint64("stream_seq", d.seq), zap.Uint64("delivery", d.num))
-	defer func() {
-		if r := recover(); r != nil {
-			d.log.Error("saga panicked; request left to redelivery", zap.Any("panic", r), zap.Stack("stack"))
-			d.nak()
-		}
-	}()
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.MessageTimeout)
-	defer cancel()
-	d.run(ctx)
+	d.log = w.log.WithLazy(zap.Uint64("stream_seq", d.seq), zap.Uint64("delivery", d.num))
+	return d
 }
 
+// recoverPanic turns a panic of the saga into a redelivery.
+func (d *delivery) recoverPanic() {
+	if r := recover(); r != nil {
+		d.log.Error("saga panicked; request left to redelivery", zap.Any("panic", r), zap.Stack("stack"))
+		d.nak()
+	}
+}
+
+// run takes the request to its acknowledgement. The saga runs in runSaga, below run: a saga
+// spends most of its life waiting for the partner or NATS, and the frames it waits on are kept
+// small (work before and after the saga lives in functions of its own), so that the stacks of
+// thousands of waiting sagas can shrink.
 func (d *delivery) run(ctx context.Context) {
+	if !d.waitStart(ctx) {
+		d.nak()
+		return
+	}
+	req, h := d.start(ctx)
+	if h != nil {
+		d.runSaga(ctx, req, h)
+	}
+}
+
+// waitStart takes one of the worker's start slots (Config.MaxStarting), signalling InProgress
+// while it waits so that the request is not redelivered meanwhile. It reports false when ctx
+// ended first. start gives the slot back.
+func (d *delivery) waitStart(ctx context.Context) bool {
+	select {
+	case d.w.starting <- struct{}{}:
+		return true
+	default:
+	}
+	keepalive := time.NewTicker(d.w.cfg.AckWait / 3)
+	defer keepalive.Stop()
+	for {
+		select {
+		case d.w.starting <- struct{}{}:
+			return true
+		case <-keepalive.C:
+			_ = d.msg.InProgress()
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// start decodes and validates the request and takes its key. It returns a nil handle when the
+// delivery has been dealt with (invalid, finished, conflicting, or left to redelivery).
+func (d *delivery) start(ctx context.Context) (*messages.PurchaseRequest, *idempotency.Handle) {
 	w := d.w
+	slot := true
+	release := func() {
+		if slot {
+			slot = false
+			<-w.starting
+		}
+	}
+	defer release()
 	req, err := messages.DecodeRequest(d.msg.Data())
 	if err == nil {
 		err = req.Validate()
 	}
 	if err != nil {
 		d.invalid(ctx, req, err)
-		return
+		return nil, nil
 	}
 	req = req.Normalize()
 	d.key = req.IdempotencyKey
 	d.sagaID = SagaID(d.key)
 	d.trace = childTraceParent(d.trace, d.sagaID)
-	d.log = d.log.With(zap.String("idempotency_key", d.key), zap.String("saga_id", d.sagaID), zap.String("traceparent", d.trace))
+	d.log = d.log.WithLazy(zap.String("idempotency_key", d.key), zap.String("saga_id", d.sagaID), zap.String("traceparent", d.trace))
 
 	reqJSON, err := json.Marshal(req)
 	if err != nil {
 		d.retry(ctx, nil, nil, fmt.Errorf("encode request: %w", err))
-		return
+		return nil, nil
 	}
 	owner := fmt.Sprintf("%s/%d/%d", w.cfg.WorkerID, d.seq, d.num)
-	h, err := d.acquire(ctx, req.Fingerprint(), reqJSON, owner)
+	h, err := d.acquire(ctx, req.Fingerprint(), reqJSON, owner, release)
+	release()
 	if err != nil {
 		d.notAcquired(ctx, err)
-		return
+		return nil, nil
 	}
-	if h.Record().Deliveries == 1 {
+	if h.Deliveries() == 1 {
 		w.cfg.Metrics.SagaStarted()
 	}
-	d.runSaga(ctx, req, h)
+	return &req, h
 }
 
-// acquire takes the key's lease, waiting (with InProgress) while another worker holds it.
-func (d *delivery) acquire(ctx context.Context, fingerprint string, reqJSON []byte, owner string) (*idempotency.Handle, error) {
+// acquire takes the key's lease, waiting (with InProgress) while another worker holds it. It
+// calls release (the start slot) before it waits.
+func (d *delivery) acquire(ctx context.Context, fingerprint string, reqJSON []byte, owner string, release func()) (*idempotency.Handle, error) {
 	keepalive := time.NewTicker(d.w.cfg.AckWait / 3)
 	defer keepalive.Stop()
 	poll := 100 * time.Millisecond
@@ -107,6 +166,7 @@ func (d *delivery) acquire(ctx context.Context, fingerprint string, reqJSON []by
 		if !errors.Is(err, idempotency.ErrLeased) {
 			return h, err
 		}
+		release()
 		// Another delivery of this key is running: wait for it rather than burn a delivery.
 		select {
 		case <-ctx.Done():
@@ -186,26 +246,44 @@ func setReplayed(data []byte) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// runSaga runs the saga under the lease and decides the acknowledgement.
-func (d *delivery) runSaga(ctx context.Context, req messages.PurchaseRequest, h *idempotency.Handle) {
+// runSaga runs the saga under the lease, then concludes.
+func (d *delivery) runSaga(ctx context.Context, req *messages.PurchaseRequest, h *idempotency.Handle) {
 	lease := &leaseGuard{h: h, ttl: d.w.store.Config().LeaseTTL}
-	st, err := workflow.DecodeState(h.Record().State)
-	if err != nil {
-		d.log.Error("checkpoint unreadable; starting the saga over is unsafe", zap.Error(err))
-		d.retry(ctx, lease, nil, err)
+	st := d.loadState(ctx, lease)
+	if st == nil {
 		return
 	}
 	// The keep-alive stops the saga at once if another worker took the key over.
 	sagaCtx, stopSaga := context.WithCancelCause(ctx)
 	stop := d.keepAlive(sagaCtx, lease, stopSaga)
-	runCtx := workflow.WithLogger(partnerclient.WithTraceParent(sagaCtx, d.trace), d.log)
-	err = d.w.saga.Run(runCtx, req, st, lease, workflow.ObserverFunc(d.progress))
+	err := d.w.saga.Run(d.sagaContext(sagaCtx), req, st, lease, workflow.ObserverFunc(d.progress))
 	stop()
 	if cause := context.Cause(sagaCtx); errors.Is(cause, idempotency.ErrLeaseLost) {
 		err = cause
 	}
 	stopSaga(nil)
+	d.conclude(ctx, lease, req, st, err)
+}
 
+// loadState decodes the checkpoint; on failure it leaves the request to redelivery and
+// returns nil.
+func (d *delivery) loadState(ctx context.Context, lease *leaseGuard) *workflow.State {
+	st, err := workflow.DecodeState(lease.h.State())
+	if err != nil {
+		d.log.Error("checkpoint unreadable; starting the saga over is unsafe", zap.Error(err))
+		d.retry(ctx, lease, nil, err)
+		return nil
+	}
+	return st
+}
+
+// sagaContext carries the request's trace context and logger to the saga.
+func (d *delivery) sagaContext(ctx context.Context) context.Context {
+	return workflow.WithLogger(partnerclient.WithTraceParent(ctx, d.trace), d.log)
+}
+
+// conclude decides the acknowledgement from the saga's result.
+func (d *delivery) conclude(ctx context.Context, lease *leaseGuard, req *messages.PurchaseRequest, st *workflow.State, err error) {
 	var f *workflow.Failure
 	switch {
 	case err == nil:

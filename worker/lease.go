@@ -27,8 +27,7 @@ var (
 func (l *leaseGuard) SendDeadline() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rec := l.h.Record()
-	return rec.Lease.Expires.Add(-l.ttl / 5)
+	return l.h.Lease().Expires.Add(-l.ttl / 5)
 }
 
 // Checkpoint stores the saga state; it fails with idempotency.ErrLeaseLost once another

@@ -25,6 +25,7 @@ type Worker struct {
 
 	store    *idempotency.Store
 	consumer jetstream.Consumer
+	starting chan struct{} // slots of Config.MaxStarting
 }
 
 // New returns a Worker; call Setup, then Run. It returns an error when cfg is invalid.
@@ -42,6 +43,7 @@ func New(js jetstream.JetStream, saga *workflow.Saga, cfg Config) (*Worker, erro
 		saga:     saga,
 		subjects: messages.SubjectsFor(cfg.SubjectPrefix),
 		log:      cfg.Logger,
+		starting: make(chan struct{}, cfg.MaxStarting),
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -336,5 +337,38 @@ func TestCrashAtEveryStepBoundary(t *testing.T) {
 				t.Errorf("completed = %+v", c)
 			}
 		})
+	}
+}
+
+func TestBurstThroughOneStartSlot(t *testing.T) {
+	s := newStack(t)
+	// One start slot for sixteen sagas in flight: deliveries queue for it (signalling
+	// InProgress meanwhile), and a redelivered key waiting for its lease gives the slot up.
+	s.startWorker(worker.Config{MaxStarting: 1}, nil)
+	const n = 20
+	for i := range n {
+		key := fmt.Sprintf("burst-%d", i)
+		s.publish(fmt.Sprintf(`{"idempotencyKey":%q,"plan":{"name":"Ultimate Plan"},"quantity":5}`, key), key)
+	}
+	s.publish(`{"idempotencyKey":"burst-0","plan":{"name":"Ultimate Plan"},"quantity":5}`, "burst-0/again")
+	for i := range n {
+		key := fmt.Sprintf("burst-%d", i)
+		want := 1
+		if i == 0 {
+			want = 2
+		}
+		for _, r := range s.waitResults(key, want) {
+			completed(t, r)
+		}
+	}
+	if got := len(s.sim.Orders()); got != n {
+		t.Errorf("orders = %d, want %d", got, n)
+	}
+}
+
+func TestMaxStartingMustBePositive(t *testing.T) {
+	_, err := worker.New(nil, nil, worker.Config{MaxStarting: -1})
+	if err == nil || !strings.Contains(err.Error(), "max starting") {
+		t.Fatalf("New = %v, want an error about max starting", err)
 	}
 }
