@@ -24,6 +24,8 @@ type benchOptions struct {
 	pointDuration time.Duration
 	timeout       time.Duration
 	out           string
+	pprof         string
+	processes     bool
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -47,10 +49,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&o.pointDuration, "point-duration", ee.duration("point-duration", 3*time.Second), "how long each load point publishes ($FULFIL_POINT_DURATION)")
 	fs.DurationVar(&o.timeout, "timeout", ee.duration("timeout", 2*time.Minute), "wait for the outcomes of one run after its last publish ($FULFIL_TIMEOUT)")
 	fs.StringVar(&o.out, "out", envString("out", "./bench-out"), "directory of the SVG plots ($FULFIL_OUT)")
+	fs.BoolVar(&o.processes, "worker-processes", ee.bool("worker-processes", false),
+		"run the workers as `fulfil worker` processes and measure their CPU, resident set and in-flight sagas alone ($FULFIL_WORKER_PROCESSES)")
+	fs.StringVar(&o.pprof, "pprof-addr", envString("pprof-addr", ""), "serve the Go runtime profiles (/debug/pprof/) of this process on this address during the run, e.g. 127.0.0.1:6060; empty: off ($FULFIL_PPROF_ADDR)")
 	if err := parse(fs, ee, args); err != nil {
 		return usageError(stderr, err)
 	}
 	var err error
+	if o.pprof != "" {
+		stop, err := servePprof(o.pprof)
+		if err != nil {
+			fmt.Fprintf(stderr, "fulfil bench: pprof: %v\n", err)
+			return exitFailed
+		}
+		defer stop()
+	}
 	if o.latencies, err = parseLatencies(latencies); err != nil {
 		return usageError(stderr, err)
 	}
@@ -66,6 +79,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	b := &benchRun{opts: o, stdout: stdout, base: bench.Config{Workers: o.workers, Concurrency: o.concurrency, PartnerConns: o.partnerConns, Timeout: o.timeout, Logger: log}}
+	if o.processes {
+		if b.base.WorkerExe, err = os.Executable(); err != nil {
+			fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
+			return exitFailed
+		}
+	}
 	if err := b.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
 		return exitFailed
@@ -102,8 +121,12 @@ const rowFormat = "%7s %6s %11s %7s %9s %9s %9s %6s %6s %7s %9s %5s %9s %6s %8s 
 
 func (b *benchRun) run(ctx context.Context) error {
 	o := b.opts
-	fmt.Fprintf(b.stdout, "fulfil bench: embedded JetStream, partner simulator, %d worker(s) × %d concurrency; new-license purchases; client rate limit off.\n",
-		o.workers, o.concurrency)
+	kind := "worker(s)"
+	if o.processes {
+		kind = "`fulfil worker` process(es)"
+	}
+	fmt.Fprintf(b.stdout, "fulfil bench: embedded JetStream, partner simulator, %d %s × %d concurrency; new-license purchases; client rate limit off.\n",
+		o.workers, kind, o.concurrency)
 	fmt.Fprintf(b.stdout, "Per latency: an open-loop run of %d purchases (fulfil, then the bare loop), then load points of %s each.\n\n", o.purchases, o.pointDuration)
 	fmt.Fprintf(b.stdout, rowFormat, "latency", "load", "offered/s", "done/s", "p50", "p90", "p99", "p50/cp", "p99/cp",
 		"bare/s", "saga/bare", "calls", "nats msgs", "stored", "cpu-s/1k", "rss MiB", "in flight")
@@ -130,7 +153,12 @@ func (b *benchRun) run(ctx context.Context) error {
 	}
 	fmt.Fprintln(b.stdout, "\ncalls, nats msgs, stored: per purchase. cp: critical path. rss: peak resident set during the run.")
 	fmt.Fprintln(b.stdout, "nats msgs: client side, the workers' connections (pulls, deliveries, acks, KV reads and writes, publishes, their acks).")
-	fmt.Fprintln(b.stdout, "stored: server side, messages stored in all streams (KV record writes, events, the request). cpu and rss: the whole process.")
+	fmt.Fprintln(b.stdout, "stored: server side, messages stored in all streams (KV record writes, events, the request).")
+	if o.processes {
+		fmt.Fprintln(b.stdout, "cpu, rss and in flight of fulfil: the worker processes alone (the bare loop: this process); nats msgs: not measured.")
+	} else {
+		fmt.Fprintln(b.stdout, "cpu and rss: the whole process (server, simulator, workers and load generator).")
+	}
 	fmt.Fprintf(b.stdout, "Plots: %s\n", strings.Join(plots, ", "))
 	if len(failed) > 0 {
 		return errors.Join(failed...)
@@ -183,7 +211,12 @@ func (b *benchRun) latency(ctx context.Context, lat time.Duration) (bench.Curve,
 func (b *benchRun) row(lat time.Duration, load string, r bench.Result) {
 	s := r.Saga
 	offered, bare, ratio := "all at once", "-", "-"
-	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	f1 := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", v)
+	}
 	if r.Config.Rate > 0 {
 		offered = fmt.Sprintf("%.0f", s.OfferedRate)
 	}

@@ -109,7 +109,7 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("set up streams, consumer and bucket: %w", err)
 	}
-	srv, err := startHTTP(c.httpAddr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), readiness(env, client), log)
+	srv, err := startHTTP(c.httpAddr, c.pprof, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), readiness(env, client), log)
 	if err != nil {
 		return err
 	}
@@ -137,8 +137,9 @@ func readiness(env *natsEnv, client *partnerclient.Client) func(context.Context)
 	}
 }
 
-// startHTTP serves /metrics, /healthz and /readyz; an empty addr disables it.
-func startHTTP(addr string, metricsHandler http.Handler, ready func(context.Context) error, log *zap.Logger) (*http.Server, error) {
+// startHTTP serves /metrics, /healthz and /readyz, and with withPprof /debug/pprof/; an empty
+// addr disables it.
+func startHTTP(addr string, withPprof bool, metricsHandler http.Handler, ready func(context.Context) error, log *zap.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -151,6 +152,9 @@ func startHTTP(addr string, metricsHandler http.Handler, ready func(context.Cont
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	if withPprof {
+		registerPprof(mux)
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	if addr == "" {
 		return srv, nil

@@ -50,6 +50,7 @@ type config struct {
 	prefix           string
 	concurrency      int
 	httpAddr         string
+	pprof            bool
 	logLevel         string
 
 	replicas     int
@@ -87,6 +88,7 @@ var envBindings = []envVar{
 	{"subject-prefix", "FULFIL_SUBJECT_PREFIX"},
 	{"concurrency", "FULFIL_CONCURRENCY"},
 	{"http-addr", "FULFIL_HTTP_ADDR"},
+	{"pprof", "FULFIL_PPROF"},
 	{"log-level", "FULFIL_LOG_LEVEL"},
 	{"replicas", "FULFIL_REPLICAS"},
 	{"ack-wait", "FULFIL_ACK_WAIT"},
@@ -99,13 +101,15 @@ var envBindings = []envVar{
 	{"partner-rate-limit", "FULFIL_PARTNER_RATE_LIMIT"},
 }
 
+// envName is the environment variable of a flag: its binding, or for a command's own flags
+// (bench, submit, ...) FULFIL_ and the flag's name in capitals, "-" as "_".
 func envName(flagName string) string {
 	for _, b := range envBindings {
 		if b.flag == flagName {
 			return b.env
 		}
 	}
-	return ""
+	return "FULFIL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 func envString(flagName, def string) string {
@@ -215,6 +219,7 @@ func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag
 	if sections&secWorker != 0 {
 		fs.IntVar(&c.concurrency, "concurrency", ee.int("concurrency", defaultConcurrency), "sagas in flight per worker process ($FULFIL_CONCURRENCY)")
 		str(&c.httpAddr, "http-addr", defaultHTTPAddr, "address of /metrics, /healthz, /readyz; empty disables them")
+		fs.BoolVar(&c.pprof, "pprof", ee.bool("pprof", false), "also serve the Go runtime profiles, /debug/pprof/, on the http address ($FULFIL_PPROF)")
 		fs.IntVar(&c.replicas, "replicas", ee.int("replicas", 0), "replicas of the streams and the bucket; 0: 3 on a cluster, 1 on a single server ($FULFIL_REPLICAS)")
 		fs.DurationVar(&c.ackWait, "ack-wait", ee.duration("ack-wait", 60*time.Second), "consumer ack wait; a running saga signals progress every third of it ($FULFIL_ACK_WAIT)")
 		fs.IntVar(&c.maxDeliver, "max-deliver", ee.int("max-deliver", 10), "deliveries of one request; the last always ends in a result event ($FULFIL_MAX_DELIVER)")

@@ -68,15 +68,17 @@ func TestWorkerSubmitStatus(t *testing.T) {
 	var werr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"worker", "--partner-sim", "--data-dir", t.TempDir(), "--http-addr", httpAddr, "--log-level", "warn"}, common...), io.Discard, &werr)
+		done <- run(ctx, append([]string{"worker", "--partner-sim", "--data-dir", t.TempDir(), "--http-addr", httpAddr, "--log-level", "warn", "--pprof"}, common...), io.Discard, &werr)
 	}()
 	waitReady(t, "http://"+httpAddr+"/readyz", done, &werr)
 
-	resp, err := http.Get("http://" + httpAddr + "/healthz")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("healthz: %v %v", resp, err)
+	for _, path := range []string{"/healthz", "/debug/pprof/goroutine?debug=1"} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 
 	tests := []struct {
 		name     string
@@ -101,7 +103,7 @@ func TestWorkerSubmitStatus(t *testing.T) {
 		})
 	}
 
-	resp, err = http.Get("http://" + httpAddr + "/metrics")
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,12 @@ type Config struct {
 	// PartnerConns caps the partner client's connections, idle ones included (0: the client's
 	// default transport, capped at partnerclient.MaxConnsPerHost).
 	PartnerConns int
+	// WorkerExe, when set, is the fulfil executable: the saga phase then runs Workers
+	// `fulfil worker` processes against the stack's server and simulator, and measures their
+	// CPU time, resident set and in-flight sagas (the consumer's unacknowledged requests)
+	// instead of this process's. The NATS server, the simulator and the load generator stay in
+	// this process. CPU and resident set are read from /proc (Linux).
+	WorkerExe string
 	// SkipBare skips the bare-loop reference (Result.Bare stays nil).
 	SkipBare bool
 	// Timeout bounds the wait for the outcomes of a phase after its last publish (default 2m).
@@ -153,7 +159,8 @@ type Phase struct {
 	// reset at the phase start). RSSPer1000 is their difference per 1,000 purchases.
 	BaseRSS, PeakRSS uint64
 	RSSPer1000       float64
-	// PeakInFlight is the most purchases being processed at once, as sampled every 10ms.
+	// PeakInFlight is the most sagas in flight at once (the workers' in-flight gauge), as
+	// sampled every 10ms, or every 100ms from worker processes.
 	PeakInFlight int
 }
 

@@ -17,12 +17,18 @@ import (
 // target is one implementation under test, as the load generator sees it.
 type target struct {
 	name      string
-	requested string // subject the requests are published on
-	stream    string // stream holding the result events
-	completed string // subject of a completed outcome
-	failed    string // subject of a failed outcome ("" if there is none)
-	conns     []*nats.Conn
+	requested string       // subject the requests are published on
+	stream    string       // stream holding the result events
+	completed string       // subject of a completed outcome
+	failed    string       // subject of a failed outcome ("" if there is none)
+	conns     []*nats.Conn // the implementation's connections (nil: not measured)
 	inFlight  func() int
+	// sampleEvery is the interval of the in-flight samples (default 10ms).
+	sampleEvery time.Duration
+	// usage reads the measured processes' CPU time and resident set; resetPeak starts a new
+	// peak. Both default to this process.
+	usage     func() usage
+	resetPeak func()
 }
 
 // requestBody is a new-license purchase under key.
@@ -59,12 +65,21 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	if err != nil {
 		return Phase{}, err
 	}
-	debug.FreeOSMemory()
-	resetPeakRSS()
-	baseRSS, _ := rss()
-	cpu0 := cpuTime()
+	if t.usage == nil {
+		t.usage = selfUsage
+		t.resetPeak = func() {
+			debug.FreeOSMemory()
+			resetPeakRSS()
+		}
+	}
+	t.resetPeak()
+	u0 := t.usage()
+	baseRSS, cpu0 := u0.rss, u0.cpu
 	stopSampling := make(chan struct{})
-	peakInFlight := sampleMax(stopSampling, t.inFlight)
+	if t.sampleEvery == 0 {
+		t.sampleEvery = 10 * time.Millisecond
+	}
+	peakInFlight := sampleMax(stopSampling, t.sampleEvery, t.inFlight)
 
 	start := time.Now()
 	span, err := st.publish(ctx, t.requested, keys, bodies, out.sent)
@@ -81,8 +96,8 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 		close(stopSampling)
 		return Phase{}, ctx.Err()
 	}
-	cpu := cpuTime() - cpu0
-	_, peakRSS := rss()
+	u1 := t.usage()
+	cpu, peakRSS := u1.cpu-cpu0, u1.peak
 	close(stopSampling)
 
 	after, err := st.snapshot(ctx, t.conns)
@@ -94,7 +109,9 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	if p.Completed > 0 {
 		per := 1 / float64(p.Completed)
 		p.PartnerCallsPerSaga = float64(after.calls-before.calls) * per
-		p.ClientMsgsPerSaga = float64(after.msgs-before.msgs) * per
+		if t.conns != nil {
+			p.ClientMsgsPerSaga = float64(after.msgs-before.msgs) * per
+		}
 		p.StoredByStream = make(map[string]uint64)
 		var stored uint64
 		for name, seq := range after.lastSeq {
@@ -201,11 +218,11 @@ func (st *stack) checkLedger(keys []string) (orders int, ok bool) {
 	return orders, ok
 }
 
-// sampleMax samples f every 10ms until stop is closed, then sends the largest value seen.
-func sampleMax(stop <-chan struct{}, f func() int) <-chan int {
+// sampleMax samples f every interval until stop is closed, then sends the largest value seen.
+func sampleMax(stop <-chan struct{}, every time.Duration, f func() int) <-chan int {
 	out := make(chan int, 1)
 	go func() {
-		t := time.NewTicker(10 * time.Millisecond)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		peak := 0
 		for {

@@ -5,12 +5,19 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"time"
 )
 
 // resetPeakRSS resets the kernel's peak resident set (VmHWM) of this process, so that peakRSS
 // reports the peak since now. It reports whether it could (Linux only).
 func resetPeakRSS() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// usage is CPU time and resident set (bytes) of the measured processes.
+type usage struct {
+	cpu       time.Duration
+	rss, peak uint64 // current (VmRSS) and peak (VmHWM) resident set
 }
 
 // rss returns the current (VmRSS) and peak (VmHWM) resident set in bytes, from
@@ -20,6 +27,15 @@ func rss() (cur, peak uint64) {
 	if err != nil {
 		return 0, maxRSS()
 	}
+	cur, peak = parseStatus(b)
+	if peak == 0 {
+		peak = maxRSS()
+	}
+	return cur, peak
+}
+
+// parseStatus reads VmRSS and VmHWM from a /proc/<pid>/status file.
+func parseStatus(b []byte) (cur, peak uint64) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -29,9 +45,6 @@ func rss() (cur, peak uint64) {
 		case bytes.HasPrefix(line, []byte("VmHWM:")):
 			peak = kB(line[len("VmHWM:"):])
 		}
-	}
-	if peak == 0 {
-		peak = maxRSS()
 	}
 	return cur, peak
 }

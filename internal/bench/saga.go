@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,6 +17,9 @@ import (
 // client, as `fulfil worker` wires them.
 func (st *stack) runSaga(ctx context.Context) (Phase, error) {
 	cfg := st.cfg
+	if cfg.WorkerExe != "" {
+		return st.runSagaProcs(ctx)
+	}
 	saga := &workflow.Saga{Partner: st.client, Logger: cfg.Logger.Named("saga"),
 		Hooks: workflow.Hooks{StepDone: st.metrics.StepDone, Reconciled: st.metrics.Reconciled}}
 	runCtx, stop := context.WithCancel(ctx)
@@ -78,4 +82,30 @@ func (st *stack) gauge(name string) float64 {
 		}
 	}
 	return 0
+}
+
+// runSagaProcs measures fulfil as Config.Workers `fulfil worker` processes.
+func (st *stack) runSagaProcs(ctx context.Context) (Phase, error) {
+	procs, err := st.startWorkerProcs(ctx)
+	if err != nil {
+		return Phase{}, err
+	}
+	defer stopWorkerProcs(procs)
+	subjects := messages.SubjectsFor("")
+	return st.measure(ctx, target{
+		name:      "saga",
+		requested: subjects.Requested,
+		stream:    messages.StreamEvents,
+		completed: subjects.Completed,
+		failed:    subjects.Failed,
+		inFlight:  inFlightOf(ctx, procs),
+		// A scrape of /metrics costs the worker CPU: sample ten times a second.
+		sampleEvery: 100 * time.Millisecond,
+		usage:       func() usage { return procUsage(procs) },
+		resetPeak: func() {
+			for _, p := range procs {
+				resetProcPeakRSS(p.pid)
+			}
+		},
+	})
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for the fulfil executable: `fulfil bench
+// --worker-processes` starts os.Executable() as `fulfil worker`.
+func TestMain(m *testing.M) {
+	if os.Getenv("FULFIL_TEST_AS_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+func TestBenchWorkerProcesses(t *testing.T) {
+	t.Setenv("FULFIL_TEST_AS_MAIN", "1")
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := runBench(ctx, []string{"--worker-processes", "--latency", "5ms", "--purchases", "40", "--concurrency", "16",
+		"--rates", "", "--timeout", "1m", "--out", out}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("bench exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	text := stdout.String()
+	for _, want := range []string{"1 `fulfil worker` process(es) × 16 concurrency", "the worker processes alone", "Every purchase completed with exactly one order."} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// The row: the worker's CPU and resident set were measured, and its nats msgs were not.
+	var row []string
+	for line := range strings.Lines(text) {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "5ms" {
+			row = f
+		}
+	}
+	if len(row) != 19 { // "open all at once" is three fields
+		t.Fatalf("row = %q, want 19 fields", row)
+	}
+	if row[14] != "-" {
+		t.Errorf("nats msgs = %q, want - (not measured across processes)", row[14])
+	}
+	if cpu, err := strconv.ParseFloat(row[16], 64); err != nil || cpu <= 0 {
+		t.Errorf("cpu-s/1k = %q, want a positive number", row[16])
+	}
+	if rss, err := strconv.Atoi(row[17]); err != nil || rss < 5 {
+		t.Errorf("rss MiB = %q, want the worker's resident set", row[17])
+	}
+	if inFlight, err := strconv.Atoi(row[18]); err != nil || inFlight < 1 || inFlight > 16 {
+		t.Errorf("in flight = %q, want 1..16 (the consumer's unacknowledged requests)", row[18])
+	}
+	if _, err := os.Stat(filepath.Join(out, "latency-5ms.svg")); err != nil {
+		t.Errorf("plot: %v", err)
+	}
+}
+
+func TestBenchReadsItsEnvironment(t *testing.T) {
+	t.Setenv("FULFIL_PURCHASES", "many")
+	t.Setenv("FULFIL_LATENCY", "soon")
+	var stdout, stderr bytes.Buffer
+	if code := runBench(context.Background(), nil, &stdout, &stderr); code != exitUsage {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `FULFIL_PURCHASES="many"`) {
+		t.Errorf("stderr = %q, want the bad FULFIL_PURCHASES named", stderr.String())
+	}
+	if envName("point-duration") != "FULFIL_POINT_DURATION" || envName("concurrency") != "FULFIL_CONCURRENCY" {
+		t.Errorf("envName: %q, %q", envName("point-duration"), envName("concurrency"))
+	}
+}
