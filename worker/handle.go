@@ -42,7 +42,17 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	defer d.recoverPanic()
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.MessageTimeout)
 	defer cancel()
-	d.run(ctx)
+	// The saga runs in runSaga, right below Handle: a saga spends most of its life waiting for
+	// the partner or NATS, and the frames it waits on are kept small (work before and after
+	// the saga lives in functions of its own), so that the runtime can shrink the stacks of
+	// thousands of waiting sagas.
+	if !d.waitStart(ctx) {
+		d.nak()
+		return
+	}
+	if req, h := d.start(ctx); h != nil {
+		d.runSaga(ctx, req, h)
+	}
 }
 
 // newDelivery reads msg's metadata and trace context.
@@ -66,21 +76,6 @@ func (d *delivery) recoverPanic() {
 	if r := recover(); r != nil {
 		d.log.Error("saga panicked; request left to redelivery", zap.Any("panic", r), zap.Stack("stack"))
 		d.nak()
-	}
-}
-
-// run takes the request to its acknowledgement. The saga runs in runSaga, below run: a saga
-// spends most of its life waiting for the partner or NATS, and the frames it waits on are kept
-// small (work before and after the saga lives in functions of its own), so that the stacks of
-// thousands of waiting sagas can shrink.
-func (d *delivery) run(ctx context.Context) {
-	if !d.waitStart(ctx) {
-		d.nak()
-		return
-	}
-	req, h := d.start(ctx)
-	if h != nil {
-		d.runSaga(ctx, req, h)
 	}
 }
 
