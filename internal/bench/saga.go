@@ -69,19 +69,8 @@ func (st *stack) runSaga(ctx context.Context) (Phase, error) {
 		completed: subjects.Completed,
 		failed:    subjects.Failed,
 		conns:     conns,
-		inFlight:  func() int { return int(st.gauge("fulfil_sagas_in_flight")) },
+		inFlight:  st.metrics.InFlightNow,
 	})
-}
-
-// gauge returns the value of the stack's unlabelled gauge name, 0 when it is missing.
-func (st *stack) gauge(name string) float64 {
-	mfs, _ := st.reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	return 0
 }
 
 // runSagaProcs measures fulfil as Config.Workers `fulfil worker` processes.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fulfil/fulfil/partnerclient"
 )
@@ -112,6 +113,19 @@ func (m *Metrics) InFlight(delta float64) {
 	if m != nil {
 		m.inFlight.Add(delta)
 	}
+}
+
+// InFlightNow returns the in-flight gauge: the sagas in flight (0 for a nil Metrics). It is
+// cheap enough to sample often, unlike gathering the registry.
+func (m *Metrics) InFlightNow() int {
+	if m == nil {
+		return 0
+	}
+	var pb dto.Metric
+	if err := m.inFlight.Write(&pb); err != nil {
+		return 0
+	}
+	return int(pb.GetGauge().GetValue())
 }
 
 // Replayed counts a replayed outcome.
