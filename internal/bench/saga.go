@@ -61,16 +61,21 @@ func (st *stack) runSaga(ctx context.Context) (Phase, error) {
 		running++
 		go func() { errc <- w.Run(runCtx) }()
 	}
+	t := sagaTarget()
+	t.conns, t.inFlight = conns, st.metrics.InFlightNow
+	return st.measure(ctx, t)
+}
+
+// sagaTarget is fulfil as the load generator sees it: the default subjects and streams.
+func sagaTarget() target {
 	subjects := messages.SubjectsFor("")
-	return st.measure(ctx, target{
+	return target{
 		name:      "saga",
 		requested: subjects.Requested,
 		stream:    messages.StreamEvents,
 		completed: subjects.Completed,
 		failed:    subjects.Failed,
-		conns:     conns,
-		inFlight:  st.metrics.InFlightNow,
-	})
+	}
 }
 
 // runSagaProcs measures fulfil as Config.Workers `fulfil worker` processes.
@@ -80,21 +85,15 @@ func (st *stack) runSagaProcs(ctx context.Context) (Phase, error) {
 		return Phase{}, err
 	}
 	defer stopWorkerProcs(procs)
-	subjects := messages.SubjectsFor("")
-	return st.measure(ctx, target{
-		name:      "saga",
-		requested: subjects.Requested,
-		stream:    messages.StreamEvents,
-		completed: subjects.Completed,
-		failed:    subjects.Failed,
-		inFlight:  inFlightOf(ctx, procs),
-		// A scrape of /metrics costs the worker CPU: sample ten times a second.
-		sampleEvery: 100 * time.Millisecond,
-		usage:       func() usage { return procUsage(procs) },
-		resetPeak: func() {
-			for _, p := range procs {
-				resetProcPeakRSS(p.pid)
-			}
-		},
-	})
+	t := sagaTarget()
+	t.inFlight = inFlightOf(ctx, procs)
+	// A scrape of /metrics costs the worker CPU: sample ten times a second.
+	t.sampleEvery = 100 * time.Millisecond
+	t.usage = func() usage { return procUsage(procs) }
+	t.resetPeak = func() {
+		for _, p := range procs {
+			resetProcPeakRSS(p.pid)
+		}
+	}
+	return st.measure(ctx, t)
 }
