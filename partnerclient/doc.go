@@ -8,6 +8,9 @@
 //		partnerclient.WithLogger(log))
 //	info, err := c.PurchaseInfo(ctx, 12, "")
 //
+// At most DefaultMaxInFlight calls are sent at once (WithMaxInFlight); further callers wait for
+// a slot, in arrival order, before their request is built or its timeout starts.
+//
 // # Side effects
 //
 // Two calls change state on the partner side: CreateOrder (places an order and may spend

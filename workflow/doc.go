@@ -11,7 +11,9 @@
 //	enable_renewal   auto-renewal checked and enabled (skipped when the request says autoRenew=false)
 //	fetch_activation the activation code of the PBX
 //
-// The three lookups run concurrently; so do renewal and activation once the order exists.
+// The three lookups run concurrently; so do renewal and activation once the order exists. A
+// saga waits for such a round (Saga.MaxRounds bounds the sagas in one) before it starts the
+// round's goroutines, so that thousands of sagas in flight wait cheaply.
 //
 // # Checkpoints and recovery
 //
