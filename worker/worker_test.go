@@ -1,9 +1,11 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,5 +372,51 @@ func TestMaxStartingMustBePositive(t *testing.T) {
 	_, err := worker.New(nil, nil, worker.Config{MaxStarting: -1})
 	if err == nil || !strings.Contains(err.Error(), "max starting") {
 		t.Fatalf("New = %v, want an error about max starting", err)
+	}
+}
+
+// panicOnce panics in the first activation-code call.
+type panicOnce struct {
+	workflow.Partner
+	once sync.Once
+}
+
+func (p *panicOnce) ActivationCode(ctx context.Context, id int64, no string) (partnerclient.ActivationCode, error) {
+	p.once.Do(func() { panic("activation exploded") })
+	return p.Partner.ActivationCode(ctx, id, no)
+}
+
+func TestPanickingSagaIsRedeliveredAndTheWorkerKeepsServing(t *testing.T) {
+	s := newStack(t)
+	s.startWorker(worker.Config{}, func(p workflow.Partner) workflow.Partner { return &panicOnce{Partner: p} })
+	s.publish(`{"idempotencyKey":"panic-1","plan":{"name":"Ultimate Plan"},"quantity":5}`, "panic-1")
+	s.publish(`{"idempotencyKey":"panic-2","plan":{"name":"Ultimate Plan"},"quantity":5}`, "panic-2")
+	for _, key := range []string{"panic-1", "panic-2"} {
+		completed(t, s.waitResults(key, 1)[0])
+	}
+	if got := len(s.sim.Orders()); got != 2 {
+		t.Errorf("orders = %d, want 2 (the panicked saga resumed from its checkpoint)", got)
+	}
+}
+
+// panicRenewalOnce panics in the first renewal-status call, which runs in a goroutine of its
+// own beside the activation.
+type panicRenewalOnce struct {
+	workflow.Partner
+	once sync.Once
+}
+
+func (p *panicRenewalOnce) AutoRenewStatus(ctx context.Context, id int64, no string) (bool, error) {
+	p.once.Do(func() { panic("renewal exploded") })
+	return p.Partner.AutoRenewStatus(ctx, id, no)
+}
+
+func TestPanicInAConcurrentStepIsRecovered(t *testing.T) {
+	s := newStack(t)
+	s.startWorker(worker.Config{}, func(p workflow.Partner) workflow.Partner { return &panicRenewalOnce{Partner: p} })
+	s.publish(`{"idempotencyKey":"panic-3","plan":{"name":"Ultimate Plan"},"quantity":5}`, "panic-3")
+	completed(t, s.waitResults("panic-3", 1)[0])
+	if got := len(s.sim.Orders()); got != 1 {
+		t.Errorf("orders = %d, want 1", got)
 	}
 }

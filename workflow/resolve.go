@@ -365,20 +365,31 @@ func (r *run) newIntent() *OrderIntent {
 	return &OrderIntent{PONumber: po, Body: body}
 }
 
-// parallel runs f(0..n-1) concurrently and waits; the last runs in the calling goroutine.
+// parallel runs f(0..n-1) concurrently and waits; the last runs in the calling goroutine. A
+// panic in another goroutine is raised again in the caller's once all have ended, where the
+// caller's recovery sees it, instead of bringing the process down.
 func parallel(n int, f func(i int)) {
 	var wg sync.WaitGroup
+	panics := make([]any, n)
 	for i := 0; i < n-1; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { panics[i] = recover() }()
 			f(i)
 		}()
 	}
 	if n > 0 {
-		f(n - 1)
+		func() {
+			defer wg.Wait() // even when f panics here: no goroutine outlives the round
+			f(n - 1)
+		}()
 	}
-	wg.Wait()
+	for _, p := range panics {
+		if p != nil {
+			panic(p)
+		}
+	}
 }
 
 // accountProblem reports whether err is about the partner account's credentials or access (401,
