@@ -435,7 +435,9 @@ func (d *delivery) keepAlive(ctx context.Context, lease *leaseGuard, stopSaga co
 	tick := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if stopped {
+		if stopped || ctx.Err() != nil {
+			// Stopped, or the delivery is over without stopping us (a panic unwound it).
+			stopped = true
 			return
 		}
 		_ = d.msg.InProgress()
