@@ -44,8 +44,8 @@ func TestBenchWorkerProcesses(t *testing.T) {
 			row = f
 		}
 	}
-	if len(row) != 19 { // "open all at once" is three fields
-		t.Fatalf("row = %q, want 19 fields", row)
+	if len(row) != 20 { // "open all at once" is three fields
+		t.Fatalf("row = %q, want 20 fields", row)
 	}
 	if row[14] != "-" {
 		t.Errorf("nats msgs = %q, want - (not measured across processes)", row[14])
@@ -57,7 +57,10 @@ func TestBenchWorkerProcesses(t *testing.T) {
 		t.Errorf("rss MiB = %q, want the worker's resident set", row[17])
 	}
 	if inFlight, err := strconv.Atoi(row[18]); err != nil || inFlight < 1 || inFlight > 16 {
-		t.Errorf("in flight = %q, want 1..16 (the consumer's unacknowledged requests)", row[18])
+		t.Errorf("in flight = %q, want 1..16 (the worker's gauge)", row[18])
+	}
+	if row[19] != "-" {
+		t.Errorf("MiB/1k fl = %q, want - below 1,000 in flight", row[19])
 	}
 	if _, err := os.Stat(filepath.Join(out, "latency-5ms.svg")); err != nil {
 		t.Errorf("plot: %v", err)

@@ -117,7 +117,7 @@ type benchRun struct {
 }
 
 // rowFormat lays out the table of runs.
-const rowFormat = "%7s %6s %11s %7s %9s %9s %9s %6s %6s %7s %9s %5s %9s %6s %8s %7s %9s\n"
+const rowFormat = "%7s %6s %11s %7s %9s %9s %9s %6s %6s %7s %9s %5s %9s %6s %8s %7s %9s %9s\n"
 
 func (b *benchRun) run(ctx context.Context) error {
 	o := b.opts
@@ -129,7 +129,7 @@ func (b *benchRun) run(ctx context.Context) error {
 		o.workers, kind, o.concurrency)
 	fmt.Fprintf(b.stdout, "Per latency: an open-loop run of %d purchases (fulfil, then the bare loop), then load points of %s each.\n\n", o.purchases, o.pointDuration)
 	fmt.Fprintf(b.stdout, rowFormat, "latency", "load", "offered/s", "done/s", "p50", "p90", "p99", "p50/cp", "p99/cp",
-		"bare/s", "saga/bare", "calls", "nats msgs", "stored", "cpu-s/1k", "rss MiB", "in flight")
+		"bare/s", "saga/bare", "calls", "nats msgs", "stored", "cpu-s/1k", "rss MiB", "in flight", "MiB/1k fl")
 	var failed []error
 	var formulas, plots []string
 	for _, lat := range o.latencies {
@@ -152,6 +152,7 @@ func (b *benchRun) run(ctx context.Context) error {
 		fmt.Fprintln(b.stdout, f)
 	}
 	fmt.Fprintln(b.stdout, "\ncalls, nats msgs, stored: per purchase. cp: critical path. rss: peak resident set during the run.")
+	fmt.Fprintln(b.stdout, "MiB/1k fl: growth of the resident set from the start of the run to its peak, per 1,000 sagas in flight at the peak (runs with 1,000 or more).")
 	fmt.Fprintln(b.stdout, "nats msgs: client side, the workers' connections (pulls, deliveries, acks, KV reads and writes, publishes, their acks).")
 	fmt.Fprintln(b.stdout, "stored: server side, messages stored in all streams (KV record writes, events, the request).")
 	if o.processes {
@@ -230,10 +231,15 @@ func (b *benchRun) row(lat time.Duration, load string, r bench.Result) {
 		}
 		return fmt.Sprintf("%.3f", v)
 	}
+	// Below 1,000 sagas in flight the growth per 1,000 is mostly noise.
+	perThousand := "-"
+	if s.PeakInFlight >= 1000 {
+		perThousand = f1(s.RSSPer1000 / (1 << 20))
+	}
 	fmt.Fprintf(b.stdout, rowFormat, latencyName(lat), load, offered, fmt.Sprintf("%.0f", s.Throughput),
 		ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), cp(r.P50Ratio()), cp(r.P99Ratio()), bare, ratio,
 		f1(s.PartnerCallsPerSaga), f1(s.ClientMsgsPerSaga), f1(s.StoredPerSaga), fmt.Sprintf("%.2f", s.CPUPer1000),
-		fmt.Sprintf("%.0f", float64(s.PeakRSS)/(1<<20)), fmt.Sprint(s.PeakInFlight))
+		fmt.Sprintf("%.0f", float64(s.PeakRSS)/(1<<20)), fmt.Sprint(s.PeakInFlight), perThousand)
 }
 
 func ms(d time.Duration) string {

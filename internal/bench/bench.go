@@ -156,7 +156,8 @@ type Phase struct {
 	CPUPer1000 float64
 	// BaseRSS is the resident set at the phase start (after a GC that returned free memory to
 	// the system), PeakRSS the highest resident set during the phase (bytes; Linux VmHWM,
-	// reset at the phase start). RSSPer1000 is their difference per 1,000 purchases.
+	// reset at the phase start). RSSPer1000 is their difference per 1,000 sagas in flight at
+	// the peak (PeakInFlight): what holding sagas costs.
 	BaseRSS, PeakRSS uint64
 	RSSPer1000       float64
 	// PeakInFlight is the most sagas in flight at once (the workers' in-flight gauge), as

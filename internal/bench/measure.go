@@ -126,8 +126,8 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	p.CPUSeconds = cpu.Seconds()
 	p.BaseRSS, p.PeakRSS = baseRSS, peakRSS
 	p.PeakInFlight = <-peakInFlight
-	if peakRSS > baseRSS {
-		p.RSSPer1000 = float64(peakRSS-baseRSS) / float64(n) * 1000
+	if peakRSS > baseRSS && p.PeakInFlight > 0 {
+		p.RSSPer1000 = float64(peakRSS-baseRSS) / float64(p.PeakInFlight) * 1000
 	}
 	p.Orders, p.OrdersOK = st.checkLedger(keys)
 	if p.Completed != n || p.Failed > 0 || p.Duplicates > 0 || !p.OrdersOK {
