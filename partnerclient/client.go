@@ -188,11 +188,6 @@ func (c *Client) acquire(ctx context.Context, ep Endpoint) (release func(), err 
 	select {
 	case c.slots <- struct{}{}:
 		return c.release, nil
-	default:
-	}
-	select {
-	case c.slots <- struct{}{}:
-		return c.release, nil
 	case <-ctx.Done():
 		return nil, &Error{Endpoint: ep, Err: ctx.Err()}
 	}
