@@ -28,9 +28,10 @@ func TestTraceParentIsCarriedToPartnerAndEvents(t *testing.T) {
 		key       string
 		header    string
 		wantTrace string
+		wantFlags string
 	}{
-		{name: "from the request", key: "trace-1", header: incoming, wantTrace: "4bf92f3577b34da6a3ce929d0e0e4736"},
-		{name: "none: the saga ID", key: "trace-2", wantTrace: strings.ReplaceAll(worker.SagaID("trace-2"), "-", "")},
+		{name: "from the request", key: "trace-1", header: incoming, wantTrace: "4bf92f3577b34da6a3ce929d0e0e4736", wantFlags: "01"},
+		{name: "none: the saga ID, not sampled", key: "trace-2", wantTrace: strings.ReplaceAll(worker.SagaID("trace-2"), "-", ""), wantFlags: "00"},
 	}
 	s := newStack(t)
 	s.startWorker(worker.Config{}, nil)
@@ -48,6 +49,9 @@ func TestTraceParentIsCarriedToPartnerAndEvents(t *testing.T) {
 			got := r.header.Get("traceparent")
 			if traceID(got) != tt.wantTrace || got == tt.header {
 				t.Errorf("event traceparent %q, want trace %s with a new parent ID", got, tt.wantTrace)
+			}
+			if !strings.HasSuffix(got, "-"+tt.wantFlags) {
+				t.Errorf("event traceparent %q, want flags %s", got, tt.wantFlags)
 			}
 			completed(t, r)
 			for _, req := range s.sim.Requests(partnerclient.EndpointCreateOrder) {
