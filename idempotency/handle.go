@@ -40,7 +40,8 @@ func (h *Handle) State() json.RawMessage { return h.rec.State }
 
 // Update applies fn to a copy of the record and writes the result, extending the lease to
 // now+LeaseTTL. The store sets Key, Lease and UpdatedAt itself; fn must not rely on changing
-// them. If the record changed since the handle last saw it, Update re-reads it: when the lease
+// them. The copy shares its byte slices (Request, State, Outcome) with the handle: fn may
+// replace them but must not modify them in place. If the record changed since the handle last saw it, Update re-reads it: when the lease
 // is still the handle's (same owner and epoch) it applies fn to the fresh record and tries
 // again; otherwise it fails with an error matching ErrLeaseLost and writes nothing. An error
 // from fn is returned as is and nothing is written. After too many lost races Update fails
@@ -49,7 +50,8 @@ func (h *Handle) Update(ctx context.Context, fn func(*Record) error) error {
 	return h.write(ctx, fn, h.s.cfg.LeaseTTL)
 }
 
-// SaveState stores the saga's checkpoint and extends the lease. It fails like Update.
+// SaveState stores the saga's checkpoint and extends the lease. The handle keeps state: the
+// caller must not modify it afterwards. It fails like Update.
 func (h *Handle) SaveState(ctx context.Context, state json.RawMessage) error {
 	return h.Update(ctx, func(r *Record) error {
 		r.State = state
@@ -71,6 +73,7 @@ func (h *Handle) Finish(ctx context.Context, status Status, outcomeType string, 
 }
 
 // FinishWithState is Finish that also stores the saga's final checkpoint, in the same write.
+// The handle keeps state and outcome: the caller must not modify them afterwards.
 func (h *Handle) FinishWithState(ctx context.Context, state json.RawMessage, status Status, outcomeType string, outcome json.RawMessage, seq uint64) error {
 	if status != StatusCompleted && status != StatusFailed {
 		return fmt.Errorf("idempotency: finish %q: status %q is not terminal", h.rec.Key, status)
@@ -98,7 +101,7 @@ func (h *Handle) Release(ctx context.Context) error {
 func (h *Handle) write(ctx context.Context, fn func(*Record) error, leaseTTL time.Duration) error {
 	owner, epoch := h.rec.Lease.Owner, h.rec.Lease.Epoch
 	for range maxAttempts {
-		next := h.rec.clone()
+		next := h.rec // shares bytes that are replaced, never modified, so no copy
 		if fn != nil {
 			if err := fn(&next); err != nil {
 				return err
@@ -110,7 +113,7 @@ func (h *Handle) write(ctx context.Context, fn func(*Record) error, leaseTTL tim
 		next.UpdatedAt = now
 		rev, err := h.s.put(ctx, h.k, next, h.rev)
 		if err == nil {
-			h.rec, h.rev = next.clone(), rev
+			h.rec, h.rev = next, rev
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
