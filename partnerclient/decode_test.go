@@ -212,3 +212,21 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		_, _, _ = decodeToken(env.Result)
 	})
 }
+
+// FuzzUnquote checks that unquote's direct path agrees with json.Unmarshal on every literal.
+func FuzzUnquote(f *testing.F) {
+	for _, seed := range []string{
+		`"3049041101760282624"`, `""`, `"ZC1"`, `"a\"b"`, `"tab\tx"`, `"\u00e9t\u00e9"`, `"été"`,
+		"\"\xff\"", "\"a\x01\"", `"`, `"""`, `x`, `12`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want string
+		wantErr := json.Unmarshal(b, &want)
+		got, err := unquote(b)
+		if (err != nil) != (wantErr != nil) || (err == nil && got != want) {
+			t.Fatalf("unquote(%q) = %q, %v; json.Unmarshal: %q, %v", b, got, err, want, wantErr)
+		}
+	})
+}

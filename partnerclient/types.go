@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Endpoint paths of the Yeastar Partner Portal OpenAPI used by fulfil (see REFERENCE.md).
@@ -70,8 +71,8 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		b = []byte(strings.TrimSpace(s))
@@ -124,6 +125,28 @@ func (m Millis) Time() time.Time {
 // FromTime converts t to Millis.
 func FromTime(t time.Time) Millis { return Millis(t.UnixMilli()) }
 
+// unquote decodes the JSON string literal b. A literal without escapes, control characters
+// or invalid UTF-8 (nearly every one) is sliced directly instead of taking a second pass of
+// json.Unmarshal, which the partner's numeric IDs and codes would otherwise cost per field.
+func unquote(b []byte) (string, error) {
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' {
+		in := b[1 : n-1]
+		plain := true
+		for _, c := range in {
+			if c == '\\' || c == '"' || c < 0x20 {
+				plain = false
+				break
+			}
+		}
+		if plain && utf8.Valid(in) {
+			return string(in), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
 // Flexible string: accepts a JSON string or number (e.g. quantity "20" vs 20).
 type FlexString string
 
@@ -135,8 +158,8 @@ func (s *FlexString) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		*s = FlexString(v)
