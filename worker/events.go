@@ -40,20 +40,30 @@ func (d *delivery) publishRaw(ctx context.Context, subject, typ string, data []b
 	return err
 }
 
+// eventMsg builds an event message with the contract's headers, Nats-Msg-Id included. The
+// header values share one backing array (each capped to its own element): an event is
+// published many times per saga, and one small slice per header showed in the profiles.
 func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nats.Msg {
-	m := nats.NewMsg(subject)
-	m.Data = data
-	m.Header.Set(messages.HeaderIdempotencyKey, d.key)
-	m.Header.Set(messages.HeaderRequestSeq, strconv.FormatUint(d.seq, 10))
-	m.Header.Set(messages.HeaderCESpecVersion, messages.CESpecVersion)
-	m.Header.Set(messages.HeaderCEType, typ)
-	m.Header.Set(messages.HeaderCESource, messages.CESource)
-	m.Header.Set(messages.HeaderCEID, msgID)
-	m.Header.Set(messages.HeaderCETime, d.w.cfg.Now().UTC().Format(time.RFC3339Nano))
-	if d.trace != "" {
-		m.Header.Set(messages.HeaderTraceParent, d.trace)
+	const n = 9
+	vals := make([]string, 0, n)
+	h := make(nats.Header, n)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		i := len(vals)
+		h[k] = vals[i-1 : i : i]
 	}
-	return m
+	set(messages.HeaderMsgID, msgID)
+	set(messages.HeaderIdempotencyKey, d.key)
+	set(messages.HeaderRequestSeq, strconv.FormatUint(d.seq, 10))
+	set(messages.HeaderCESpecVersion, messages.CESpecVersion)
+	set(messages.HeaderCEType, typ)
+	set(messages.HeaderCESource, messages.CESource)
+	set(messages.HeaderCEID, msgID)
+	set(messages.HeaderCETime, d.w.cfg.Now().UTC().Format(time.RFC3339Nano))
+	if d.trace != "" {
+		set(messages.HeaderTraceParent, d.trace)
+	}
+	return &nats.Msg{Subject: subject, Data: data, Header: h}
 }
 
 // progress publishes a progress event as a plain NATS publish: the events stream stores it (and
@@ -73,7 +83,6 @@ func (d *delivery) progress(step, status string, attempt int, message string) {
 	}
 	msgID := progressMsgID(d.key, step, status, attempt, d.num)
 	m := d.eventMsg(d.w.subjects.Progress, messages.TypeProgress, data, msgID)
-	m.Header.Set(messages.HeaderMsgID, msgID)
 	if err := d.w.js.Conn().PublishMsg(m); err != nil {
 		d.log.Debug("progress event not published", zap.String("step", step), zap.Error(err))
 	}
