@@ -251,17 +251,7 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 	if err != nil {
 		return resp, &Error{Endpoint: r.ep, Err: err}
 	}
-	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set("Accept", "application/json")
-	if r.contentType != "" {
-		req.Header.Set("Content-Type", r.contentType)
-	}
-	if r.auth != "" {
-		req.Header.Set("Authorization", r.auth)
-	}
-	if tp := TraceParent(ctx); tp != "" {
-		req.Header.Set("traceparent", tp)
-	}
+	req.Header = c.header(ctx, r)
 	hresp, err := c.hc.Do(req)
 	if err != nil {
 		return resp, &Error{Endpoint: r.ep, Sent: sent.Load(), Err: c.redactErr(err)}
@@ -297,6 +287,29 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 	resp.result = env.Result
 	resp.requestID = string(env.RequestID)
 	return resp, nil
+}
+
+// header returns the request's headers. The values share one backing array (each capped to its
+// own element), and the keys are canonical already: a few allocations per call instead of one
+// per header.
+func (c *Client) header(ctx context.Context, r request) http.Header {
+	const n = 5
+	vals := make([]string, 0, n)
+	h := make(http.Header, n)
+	set := func(k, v string) {
+		if v == "" {
+			return
+		}
+		vals = append(vals, v)
+		i := len(vals)
+		h[k] = vals[i-1 : i : i]
+	}
+	set("User-Agent", c.userAgent)
+	set("Accept", "application/json")
+	set("Content-Type", r.contentType)
+	set("Authorization", r.auth)
+	set("Traceparent", TraceParent(ctx))
+	return h
 }
 
 // decodeResult runs a decoder on a successful response. A failure is an *Error with
