@@ -264,7 +264,7 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 		RetryAfter: parseRetryAfter(hresp.Header.Get("Retry-After"), c.now()),
 		Sent:       true,
 	}
-	raw, err := io.ReadAll(io.LimitReader(hresp.Body, maxBody))
+	raw, err := readBody(hresp)
 	if err != nil {
 		e.Err = fmt.Errorf("read body: %w", c.redactErr(err))
 		return resp, e
@@ -287,6 +287,19 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 	resp.result = env.Result
 	resp.requestID = string(env.RequestID)
 	return resp, nil
+}
+
+// readBody reads at most maxBody bytes of a response body, in one buffer of the announced
+// length when there is one (io.ReadAll would grow its buffer several times for a catalogue).
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= maxBody {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxBody))
 }
 
 // header returns the request's headers. The values share one backing array (each capped to its
