@@ -35,6 +35,10 @@ type Config struct {
 	// instead of this process's. The NATS server, the simulator and the load generator stay in
 	// this process. CPU and resident set are read from /proc (Linux).
 	WorkerExe string
+	// Warmup is the number of purchases run through each implementation, all at once, before
+	// it is measured: the partner client's connections are open, heaps, goroutine stacks and
+	// store files have grown. Default: Purchases/4, at most 500; negative: none.
+	Warmup int
 	// SkipBare skips the bare-loop reference (Result.Bare stays nil).
 	SkipBare bool
 	// Timeout bounds the wait for the outcomes of a phase after its last publish (default 2m).
@@ -52,6 +56,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Purchases == 0 {
 		c.Purchases = 1000
+	}
+	if c.Warmup == 0 {
+		c.Warmup = min(c.Purchases/4, 500)
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 2 * time.Minute

@@ -299,3 +299,32 @@ func BenchmarkSaga0ms(b *testing.B) { benchmarkSaga(b, 0) }
 
 // BenchmarkSaga50ms submits b.N purchases at once against a partner that answers in 50ms.
 func BenchmarkSaga50ms(b *testing.B) { benchmarkSaga(b, 50*time.Millisecond) }
+
+// TestWarmUp checks that a phase first runs its warm-up purchases, each completed with one
+// order, and measures only the purchases after them.
+func TestWarmUp(t *testing.T) {
+	for _, tt := range []struct {
+		warmup, wantWarm int
+	}{{warmup: 7, wantWarm: 7}, {warmup: -1, wantWarm: 0}, {warmup: 0, wantWarm: 3}} {
+		t.Run(strconv.Itoa(tt.warmup), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cfg := Config{Concurrency: 8, Purchases: 12, Warmup: tt.warmup, Logger: zaptest.NewLogger(t)}.withDefaults()
+			st, err := startStack(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.close()
+			p, err := st.runSaga(ctx)
+			if err != nil {
+				t.Fatalf("runSaga: %v", err)
+			}
+			checkPhase(t, p, cfg.Purchases, 0)
+			warmKeys, _ := purchases("warm", sagaTarget(), 10)
+			warm, _ := st.checkLedger(warmKeys)
+			if warm != tt.wantWarm {
+				t.Errorf("warm-up orders = %d, want %d", warm, tt.wantWarm)
+			}
+		})
+	}
+}

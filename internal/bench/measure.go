@@ -36,15 +36,19 @@ func requestBody(key string) []byte {
 	return fmt.Appendf(nil, `{"idempotencyKey":%q,"plan":{"name":"Enterprise Plan"},"quantity":20}`, key)
 }
 
-// measure publishes the purchases to t, waits for their outcomes and measures.
-func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
-	n := st.cfg.Purchases
-	keys := make([]string, n)
-	bodies := make([][]byte, n)
+// purchases returns n keys named after prefix and t, and their request bodies.
+func purchases(prefix string, t target, n int) (keys []string, bodies [][]byte) {
+	keys = make([]string, n)
+	bodies = make([][]byte, n)
 	for i := range keys {
-		keys[i] = fmt.Sprintf("bench-%s-%07d", t.name, i)
+		keys[i] = fmt.Sprintf("%s-%s-%07d", prefix, t.name, i)
 		bodies[i] = requestBody(keys[i])
 	}
+	return keys, bodies
+}
+
+// follow starts recording the outcome events of keys.
+func (st *stack) follow(ctx context.Context, t target, keys []string) (*outcomes, func(), error) {
 	out := newOutcomes(keys, t.completed)
 	subjects := []string{t.completed}
 	if t.failed != "" {
@@ -53,13 +57,61 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	cons, err := st.js.OrderedConsumer(ctx, t.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverNewPolicy})
 	if err != nil {
-		return Phase{}, fmt.Errorf("bench: follow %s: %w", t.stream, err)
+		return nil, nil, fmt.Errorf("bench: follow %s: %w", t.stream, err)
 	}
 	cc, err := cons.Consume(out.record)
 	if err != nil {
-		return Phase{}, fmt.Errorf("bench: follow %s: %w", t.stream, err)
+		return nil, nil, fmt.Errorf("bench: follow %s: %w", t.stream, err)
 	}
-	defer cc.Stop()
+	return out, cc.Stop, nil
+}
+
+// warmUp runs Config.Warmup purchases through t, all at once, and waits for their outcomes:
+// connections are opened, heaps, stacks and store files have grown, before anything is
+// measured. Its purchases must complete exactly once like the measured ones.
+func (st *stack) warmUp(ctx context.Context, t target) error {
+	n := st.cfg.Warmup
+	if n <= 0 {
+		return nil
+	}
+	keys, bodies := purchases("warm", t, n)
+	out, stop, err := st.follow(ctx, t, keys)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if _, err := st.publish(ctx, t.requested, 0, keys, bodies, out.sent); err != nil {
+		return err
+	}
+	timeout := time.NewTimer(st.cfg.Timeout)
+	defer timeout.Stop()
+	select {
+	case <-out.done:
+	case <-timeout.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p := out.phase(t.name, time.Now())
+	if orders, ok := st.checkLedger(keys); p.Completed != n || !ok {
+		return fmt.Errorf("%w: %s warm-up: %d of %d completed, %d failed (%s), %d orders",
+			ErrIncomplete, t.name, p.Completed, n, p.Failed, out.firstFailure, orders)
+	}
+	return nil
+}
+
+// measure warms t up, then publishes the purchases to it, waits for their outcomes and
+// measures.
+func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
+	if err := st.warmUp(ctx, t); err != nil {
+		return Phase{}, err
+	}
+	n := st.cfg.Purchases
+	keys, bodies := purchases("bench", t, n)
+	out, stop, err := st.follow(ctx, t, keys)
+	if err != nil {
+		return Phase{}, err
+	}
+	defer stop()
 
 	before, err := st.snapshot(ctx, t.conns)
 	if err != nil {
@@ -82,7 +134,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	peakInFlight := sampleMax(stopSampling, t.sampleEvery, t.inFlight)
 
 	start := time.Now()
-	span, err := st.publish(ctx, t.requested, keys, bodies, out.sent)
+	span, err := st.publish(ctx, t.requested, st.cfg.Rate, keys, bodies, out.sent)
 	if err != nil {
 		close(stopSampling)
 		return Phase{}, err
@@ -137,13 +189,13 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	return p, nil
 }
 
-// publish publishes the requests, at the configured rate or all at once, recording each
-// publish time in sent, and waits for the stream to acknowledge them. It returns the time the
+// publish publishes the requests, at perSecond or (0) all at once, recording each publish
+// time in sent, and waits for the stream to acknowledge them. It returns the time the
 // publishing took.
-func (st *stack) publish(ctx context.Context, subject string, keys []string, bodies [][]byte, sent []time.Time) (time.Duration, error) {
+func (st *stack) publish(ctx context.Context, subject string, perSecond float64, keys []string, bodies [][]byte, sent []time.Time) (time.Duration, error) {
 	var interval time.Duration
-	if st.cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / st.cfg.Rate)
+	if perSecond > 0 {
+		interval = time.Duration(float64(time.Second) / perSecond)
 	}
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, len(keys))
