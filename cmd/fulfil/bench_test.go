@@ -27,7 +27,7 @@ func TestBenchWorkerProcesses(t *testing.T) {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	code := runBench(ctx, []string{"--worker-processes", "--latency", "5ms", "--purchases", "40", "--concurrency", "16",
-		"--rates", "", "--timeout", "1m", "--out", out}, &stdout, &stderr)
+		"--rates", "", "--timeout", "1m", "--repeat", "2", "--out", out}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("bench exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -38,11 +38,20 @@ func TestBenchWorkerProcesses(t *testing.T) {
 		}
 	}
 	// The row: the worker's CPU and resident set were measured, and its nats msgs were not.
-	var row []string
+	var row, spread []string
 	for line := range strings.Lines(text) {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == "5ms" {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0 || f[0] != "5ms":
+		case row == nil:
 			row = f
+		default:
+			spread = f
 		}
+	}
+	// Two runs, each with the bare loop: "5ms open: done/s a b; bare/s c d; saga/bare e f".
+	if len(spread) != 11 || spread[2] != "done/s" || spread[8] != "saga/bare" {
+		t.Errorf("spread = %q, want the two runs' throughputs and ratios", spread)
 	}
 	if len(row) != 20 { // "open all at once" is three fields
 		t.Fatalf("row = %q, want 20 fields", row)

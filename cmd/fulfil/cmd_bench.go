@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +28,7 @@ type benchOptions struct {
 	out           string
 	pprof         string
 	processes     bool
+	repeat        int
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -48,6 +51,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"offered loads of the latency curve: purchases/s, or a percentage of the measured capacity; empty: none ($FULFIL_RATES)")
 	fs.DurationVar(&o.pointDuration, "point-duration", ee.duration("point-duration", 3*time.Second), "how long each load point publishes ($FULFIL_POINT_DURATION)")
 	fs.DurationVar(&o.timeout, "timeout", ee.duration("timeout", 2*time.Minute), "wait for the outcomes of one run after its last publish ($FULFIL_TIMEOUT)")
+	fs.IntVar(&o.repeat, "repeat", ee.int("repeat", 3),
+		"run every measurement this many times, fresh each time, and report the median run; the spread is listed under the table ($FULFIL_REPEAT)")
 	fs.StringVar(&o.out, "out", envString("out", "./bench-out"), "directory of the SVG plots ($FULFIL_OUT)")
 	fs.BoolVar(&o.processes, "worker-processes", ee.bool("worker-processes", false),
 		"run the workers as `fulfil worker` processes and measure their CPU, resident set and in-flight sagas alone ($FULFIL_WORKER_PROCESSES)")
@@ -63,6 +68,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitFailed
 		}
 		defer stop()
+	}
+	if o.repeat < 1 {
+		return usageError(stderr, fmt.Errorf("repeat %d: want 1 or more", o.repeat))
 	}
 	if o.latencies, err = parseLatencies(latencies); err != nil {
 		return usageError(stderr, err)
@@ -114,6 +122,7 @@ type benchRun struct {
 	opts   benchOptions
 	base   bench.Config
 	stdout io.Writer
+	spread []string // one line per row measured more than once
 }
 
 // rowFormat lays out the table of runs.
@@ -127,7 +136,8 @@ func (b *benchRun) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(b.stdout, "fulfil bench: embedded JetStream, partner simulator, %d %s × %d concurrency; new-license purchases; client rate limit off.\n",
 		o.workers, kind, o.concurrency)
-	fmt.Fprintf(b.stdout, "Per latency: an open-loop run of %d purchases (fulfil, then the bare loop), then load points of %s each.\n\n", o.purchases, o.pointDuration)
+	fmt.Fprintf(b.stdout, "Per latency: an open-loop run of %d purchases (fulfil, then the bare loop), then load points of %s each;\n", o.purchases, o.pointDuration)
+	fmt.Fprintf(b.stdout, "each run %d time(s) on a fresh stack, warmed up first; a row is the median run.\n\n", o.repeat)
 	fmt.Fprintf(b.stdout, rowFormat, "latency", "load", "offered/s", "done/s", "p50", "p90", "p99", "p50/cp", "p99/cp",
 		"bare/s", "saga/bare", "calls", "nats msgs", "stored", "cpu-s/1k", "rss MiB", "in flight", "MiB/1k fl")
 	var failed []error
@@ -148,6 +158,13 @@ func (b *benchRun) run(ctx context.Context) error {
 		plots = append(plots, path)
 	}
 	fmt.Fprintln(b.stdout)
+	if len(b.spread) > 0 {
+		fmt.Fprintf(b.stdout, "Spread of the %d runs behind each row (the median run is the row):\n", o.repeat)
+		for _, l := range b.spread {
+			fmt.Fprintln(b.stdout, l)
+		}
+		fmt.Fprintln(b.stdout)
+	}
 	for _, f := range formulas {
 		fmt.Fprintln(b.stdout, f)
 	}
@@ -175,12 +192,11 @@ func (b *benchRun) latency(ctx context.Context, lat time.Duration) (bench.Curve,
 	curve := bench.Curve{Title: fmt.Sprintf("fulfil: latency vs offered load, partner latency %s", latencyName(lat)), CriticalPath: bench.CriticalPath(lat)}
 	cfg := b.base
 	cfg.PartnerLatency, cfg.Purchases = lat, o.purchases
-	res, err := bench.Run(ctx, cfg)
+	var errs []error
+	res, err := b.median(ctx, cfg, lat, "open")
 	if err != nil && !errors.Is(err, bench.ErrIncomplete) {
 		return curve, bench.Formula(lat), err
 	}
-	b.row(lat, "open", res)
-	var errs []error
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -195,17 +211,72 @@ func (b *benchRun) latency(ctx context.Context, lat time.Duration) (bench.Curve,
 		}
 		cfg.Rate, cfg.SkipBare = rate, true
 		cfg.Purchases = max(100, int(rate*o.pointDuration.Seconds()))
-		res, err := bench.Run(ctx, cfg)
+		res, err := b.median(ctx, cfg, lat, l.String())
 		if err != nil && !errors.Is(err, bench.ErrIncomplete) {
 			return curve, bench.Formula(lat), err
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
-		b.row(lat, l.String(), res)
 		curve.Points = append(curve.Points, bench.CurvePoint{Offered: res.Saga.OfferedRate, P50: res.Saga.Latency.P50, P99: res.Saga.Latency.P99})
 	}
 	return curve, bench.Formula(lat), errors.Join(errs...)
+}
+
+// median runs cfg opts.repeat times, each on a fresh stack, prints the median run as the
+// row of load and notes the spread. The median is by throughput for an open-loop run (all
+// purchases at once), by p99 latency for a load point. Runs that lost, failed or doubled
+// purchases are reported in the error and still counted.
+func (b *benchRun) median(ctx context.Context, cfg bench.Config, lat time.Duration, load string) (bench.Result, error) {
+	var runs []bench.Result
+	var errs []error
+	for range b.opts.repeat {
+		res, err := bench.Run(ctx, cfg)
+		if err != nil && !errors.Is(err, bench.ErrIncomplete) {
+			return res, err
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		runs = append(runs, res)
+	}
+	open := cfg.Rate == 0
+	key := func(r bench.Result) float64 {
+		if open {
+			return r.Saga.Throughput
+		}
+		return float64(r.Saga.Latency.P99)
+	}
+	sorted := slices.Clone(runs)
+	slices.SortStableFunc(sorted, func(x, y bench.Result) int { return cmp.Compare(key(x), key(y)) })
+	med := sorted[(len(sorted)-1)/2]
+	b.row(lat, load, med)
+	if len(runs) > 1 {
+		b.spread = append(b.spread, spreadLine(lat, load, open, runs))
+	}
+	return med, errors.Join(errs...)
+}
+
+// spreadLine lists the runs behind one row, in the order they ran.
+func spreadLine(lat time.Duration, load string, open bool, runs []bench.Result) string {
+	col := func(f func(bench.Result) string) string {
+		vs := make([]string, len(runs))
+		for i, r := range runs {
+			vs[i] = f(r)
+		}
+		return strings.Join(vs, " ")
+	}
+	head := fmt.Sprintf("  %s %s:", latencyName(lat), load)
+	if open {
+		line := head + " done/s " + col(func(r bench.Result) string { return fmt.Sprintf("%.0f", r.Saga.Throughput) })
+		if runs[0].Bare != nil {
+			line += "; bare/s " + col(func(r bench.Result) string { return fmt.Sprintf("%.0f", r.Bare.Throughput) }) +
+				"; saga/bare " + col(func(r bench.Result) string { return fmt.Sprintf("%.2f", r.ThroughputRatio()) })
+		}
+		return line
+	}
+	return head + " p50 " + col(func(r bench.Result) string { return ms(r.Saga.Latency.P50) }) +
+		"; p99 " + col(func(r bench.Result) string { return ms(r.Saga.Latency.P99) })
 }
 
 // row prints one run.
