@@ -94,7 +94,7 @@ func TestRunCriticalPath(t *testing.T) {
 func TestRunIncomplete(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := startStack(ctx, Config{Concurrency: 4, Purchases: 5, Timeout: 30 * time.Second, Logger: zaptest.NewLogger(t)}.withDefaults())
+	st, err := startStack(ctx, Config{Concurrency: 4, Purchases: 5, Warmup: -1, Timeout: 30 * time.Second, Logger: zaptest.NewLogger(t)}.withDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
