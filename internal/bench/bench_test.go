@@ -109,6 +109,23 @@ func TestRunIncomplete(t *testing.T) {
 	}
 }
 
+// TestWarmUpIncomplete checks that refused warm-up purchases end the phase with ErrIncomplete
+// before anything is measured.
+func TestWarmUpIncomplete(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := startStack(ctx, Config{Concurrency: 4, Purchases: 8, Timeout: 30 * time.Second, Logger: zaptest.NewLogger(t)}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	st.sim.SetOrderRefusal("INSUFFICIENT_BALANCE", "insufficient balance")
+	_, err = st.runSaga(ctx)
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "warm-up: 0 of 2 completed") {
+		t.Fatalf("runSaga error = %v, want ErrIncomplete for the warm-up", err)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
