@@ -37,7 +37,7 @@ func TestBenchWorkerProcesses(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	// The row: the worker's CPU and resident set were measured, and its nats msgs were not.
+	// The row: the worker's CPU, resident set and NATS messages were measured.
 	var row, spread []string
 	for line := range strings.Lines(text) {
 		f := strings.Fields(line)
@@ -56,8 +56,9 @@ func TestBenchWorkerProcesses(t *testing.T) {
 	if len(row) != 20 { // "open all at once" is three fields
 		t.Fatalf("row = %q, want 20 fields", row)
 	}
-	if row[14] != "-" {
-		t.Errorf("nats msgs = %q, want - (not measured across processes)", row[14])
+	// 18 per saga in process; the pulls of an idle worker add a little.
+	if msgs, err := strconv.ParseFloat(row[14], 64); err != nil || msgs < 15 || msgs > 30 {
+		t.Errorf("nats msgs = %q, want about 18 (the worker's connection, counted by the server)", row[14])
 	}
 	if cpu, err := strconv.ParseFloat(row[16], 64); err != nil || cpu <= 0 {
 		t.Errorf("cpu-s/1k = %q, want a positive number", row[16])

@@ -173,7 +173,7 @@ func (b *benchRun) run(ctx context.Context) error {
 	fmt.Fprintln(b.stdout, "nats msgs: client side, the workers' connections (pulls, deliveries, acks, KV reads and writes, publishes, their acks).")
 	fmt.Fprintln(b.stdout, "stored: server side, messages stored in all streams (KV record writes, events, the request).")
 	if o.processes {
-		fmt.Fprintln(b.stdout, "cpu, rss and in flight of fulfil: the worker processes alone (the bare loop: this process); nats msgs: not measured.")
+		fmt.Fprintln(b.stdout, "cpu, rss and in flight of fulfil: the worker processes alone (the bare loop: this process); their nats msgs are counted by the server.")
 	} else {
 		fmt.Fprintln(b.stdout, "cpu and rss: the whole process (server, simulator, workers and load generator).")
 	}

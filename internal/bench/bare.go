@@ -98,7 +98,7 @@ func (st *stack) runBare(ctx context.Context) (Phase, error) {
 		requested: bareRequested,
 		stream:    bareEventsStream,
 		completed: bareCompleted,
-		conns:     conns,
+		msgs:      connMsgs(conns),
 		inFlight:  func() int { return int(b.inFlight.Load()) },
 	})
 }

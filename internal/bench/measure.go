@@ -21,7 +21,9 @@ type target struct {
 	stream    string       // stream holding the result events
 	completed string       // subject of a completed outcome
 	failed    string       // subject of a failed outcome ("" if there is none)
-	conns     []*nats.Conn // the implementation's connections (nil: not measured)
+	// msgs counts the messages in and out of the implementation's connections (nil: not
+	// measured).
+	msgs     func() (uint64, error)
 	inFlight  func() int
 	// sampleEvery is the interval of the in-flight samples (default 10ms).
 	sampleEvery time.Duration
@@ -113,7 +115,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	}
 	defer stop()
 
-	before, err := st.snapshot(ctx, t.conns)
+	before, err := st.snapshot(ctx, t.msgs)
 	if err != nil {
 		return Phase{}, err
 	}
@@ -152,7 +154,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	cpu, peakRSS := u1.cpu-cpu0, u1.peak
 	close(stopSampling)
 
-	after, err := st.snapshot(ctx, t.conns)
+	after, err := st.snapshot(ctx, t.msgs)
 	if err != nil {
 		return Phase{}, err
 	}
@@ -161,7 +163,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	if p.Completed > 0 {
 		per := 1 / float64(p.Completed)
 		p.PartnerCallsPerSaga = float64(after.calls-before.calls) * per
-		if t.conns != nil {
+		if t.msgs != nil {
 			p.ClientMsgsPerSaga = float64(after.msgs-before.msgs) * per
 		}
 		p.StoredByStream = make(map[string]uint64)
@@ -229,6 +231,18 @@ func (st *stack) publish(ctx context.Context, subject string, perSecond float64,
 	return span, nil
 }
 
+// connMsgs counts the messages in and out of conns, on the client side.
+func connMsgs(conns []*nats.Conn) func() (uint64, error) {
+	return func() (uint64, error) {
+		var n uint64
+		for _, nc := range conns {
+			cs := nc.Stats()
+			n += cs.InMsgs + cs.OutMsgs
+		}
+		return n, nil
+	}
+}
+
 // snapshot is what measure compares before and after a phase.
 type snapshot struct {
 	lastSeq map[string]uint64 // per stream (server side)
@@ -236,7 +250,7 @@ type snapshot struct {
 	calls   int               // requests received by the simulator
 }
 
-func (st *stack) snapshot(ctx context.Context, conns []*nats.Conn) (snapshot, error) {
+func (st *stack) snapshot(ctx context.Context, msgs func() (uint64, error)) (snapshot, error) {
 	s := snapshot{lastSeq: make(map[string]uint64)}
 	l := st.js.ListStreams(ctx)
 	for info := range l.Info() {
@@ -245,9 +259,12 @@ func (st *stack) snapshot(ctx context.Context, conns []*nats.Conn) (snapshot, er
 	if err := l.Err(); err != nil {
 		return s, fmt.Errorf("bench: list streams: %w", err)
 	}
-	for _, nc := range conns {
-		cs := nc.Stats()
-		s.msgs += cs.InMsgs + cs.OutMsgs
+	if msgs != nil {
+		n, err := msgs()
+		if err != nil {
+			return s, fmt.Errorf("bench: count messages: %w", err)
+		}
+		s.msgs = n
 	}
 	for _, n := range st.sim.CallCounts() {
 		s.calls += n

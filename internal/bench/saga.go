@@ -62,7 +62,7 @@ func (st *stack) runSaga(ctx context.Context) (Phase, error) {
 		go func() { errc <- w.Run(runCtx) }()
 	}
 	t := sagaTarget()
-	t.conns, t.inFlight = conns, st.metrics.InFlightNow
+	t.msgs, t.inFlight = connMsgs(conns), st.metrics.InFlightNow
 	return st.measure(ctx, t)
 }
 
@@ -78,6 +78,9 @@ func sagaTarget() target {
 	}
 }
 
+// workerConnName is the NATS connection name of a `fulfil worker` process.
+const workerConnName = "fulfil"
+
 // runSagaProcs measures fulfil as Config.Workers `fulfil worker` processes.
 func (st *stack) runSagaProcs(ctx context.Context) (Phase, error) {
 	procs, err := st.startWorkerProcs(ctx)
@@ -87,6 +90,9 @@ func (st *stack) runSagaProcs(ctx context.Context) (Phase, error) {
 	defer stopWorkerProcs(procs)
 	t := sagaTarget()
 	t.inFlight = inFlightOf(ctx, procs)
+	// Counted by the server: every `fulfil worker` names its connection "fulfil"
+	// (cmd/fulfil/natsconn.go); the bench's own connections are "fulfil-bench-…".
+	t.msgs = func() (uint64, error) { return st.srv.ClientMsgs(workerConnName) }
 	// A scrape of /metrics costs the worker CPU: sample ten times a second.
 	t.sampleEvery = 100 * time.Millisecond
 	t.usage = func() usage { return procUsage(procs) }

@@ -115,6 +115,28 @@ func waitReady(ns *server.Server, log *zapLogger) error {
 // ClientURL returns the URL clients connect to, e.g. "nats://127.0.0.1:4222".
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
+// ClientMsgs returns the messages the open client connections named name have sent to and
+// received from the server (protocol messages such as PING are not counted). It is what the
+// clients' nats.Conn.Stats would report, read on the server side.
+func (s *Server) ClientMsgs(name string) (uint64, error) {
+	var total uint64
+	for offset := 0; ; {
+		cz, err := s.ns.Connz(&server.ConnzOptions{Offset: offset, Limit: 1024})
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range cz.Conns {
+			if c.Name == name {
+				total += uint64(c.InMsgs + c.OutMsgs)
+			}
+		}
+		offset += len(cz.Conns)
+		if len(cz.Conns) == 0 || offset >= cz.Total {
+			return total, nil
+		}
+	}
+}
+
 // Shutdown stops the server and waits until it has stopped. It is safe to call more than once.
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
