@@ -17,14 +17,14 @@ import (
 // target is one implementation under test, as the load generator sees it.
 type target struct {
 	name      string
-	requested string       // subject the requests are published on
-	stream    string       // stream holding the result events
-	completed string       // subject of a completed outcome
-	failed    string       // subject of a failed outcome ("" if there is none)
+	requested string // subject the requests are published on
+	stream    string // stream holding the result events
+	completed string // subject of a completed outcome
+	failed    string // subject of a failed outcome ("" if there is none)
 	// msgs counts the messages in and out of the implementation's connections (nil: not
 	// measured).
 	msgs     func() (uint64, error)
-	inFlight  func() int
+	inFlight func() int
 	// sampleEvery is the interval of the in-flight samples (default 10ms).
 	sampleEvery time.Duration
 	// usage reads the measured processes' CPU time and resident set; resetPeak starts a new
