@@ -20,11 +20,6 @@ import (
 
 var updateFixtures = flag.Bool("update-fixtures", false, "rewrite testdata/fixtures from the simulator")
 
-// readOnly lists the endpoints Check calls.
-func readOnly() []partnerclient.Endpoint {
-	return slices.DeleteFunc(slices.Clone(partnerclient.AllEndpoints), partnerclient.Endpoint.SideEffect)
-}
-
 // TestCheckSimulator runs Check against the simulator holding one order, so that every
 // read-only endpoint is called. With -update-fixtures it rewrites testdata/fixtures.
 func TestCheckSimulator(t *testing.T) {
