@@ -2,8 +2,9 @@
 //
 // A Worker creates (or updates) what it needs at start-up, idempotently: the requests stream
 // (work queue), the events stream, the durable pull consumer and the idempotency bucket. It then
-// pulls messages with bounded concurrency (Config.Concurrency sagas in flight; a burst starts
-// through Config.MaxStarting start slots) and decides every acknowledgement in one place:
+// pulls messages with bounded concurrency (Config.Concurrency sagas in flight, and never more
+// messages pulled than free slots; a burst starts through Config.MaxStarting start slots) and
+// decides every acknowledgement in one place:
 //
 //	completed, or an outcome replayed      → result event published, then Ack
 //	failed (invalid, conflict, rejected…)  → failed event published, then Term

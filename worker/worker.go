@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -123,6 +124,52 @@ func fileStream(cfg Config, name, description string, subjects ...string) jetstr
 	}
 }
 
+// pullWait is how long one pull request waits for requests on an idle stream.
+const pullWait = 5 * time.Second
+
+// pullRetryDelay spaces pulls that failed (no stream, no connection).
+const pullRetryDelay = 250 * time.Millisecond
+
+// takeSlots waits for one free slot, then takes every other free one without waiting. It
+// returns how many it took: 0 once ctx has ended.
+func takeSlots(ctx context.Context, slots chan struct{}) int {
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < cap(slots) {
+		select {
+		case slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// pull asks for up to n requests in one pull request, passing each to handle as it arrives,
+// and returns how many arrived. It returns when n arrived, after pullWait, or when ctx ends.
+func (w *Worker) pull(ctx context.Context, n int, handle func(jetstream.Msg)) (int, error) {
+	pctx, cancel := context.WithTimeout(ctx, pullWait)
+	defer cancel()
+	batch, err := w.consumer.Fetch(n, jetstream.FetchContext(pctx))
+	if err != nil {
+		return 0, err
+	}
+	got := 0
+	for msg := range batch.Messages() {
+		got++
+		handle(msg)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return got, err
+	}
+	return got, nil
+}
+
 // ConsumerConfig is the durable pull consumer shared by all workers.
 func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
 	cfg = cfg.withDefaults()
@@ -141,17 +188,16 @@ func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
 // Run pulls and processes requests until ctx ends, then stops pulling and waits for in-flight
 // sagas (up to ShutdownTimeout, after which they are cancelled and left to redelivery). It
 // returns nil after a clean shutdown.
+//
+// It pulls only as many requests as it has free slots (Concurrency), so a request is never
+// delivered to wait in the client without InProgress: if every slot stayed busy longer than
+// AckWait, such a request would be redelivered and spend deliveries it never used.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.consumer == nil {
 		return errors.New("worker: Run before Setup")
 	}
-	it, err := w.consumer.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency))
-	if err != nil {
-		return fmt.Errorf("consume: %w", err)
-	}
 	stopDLQ, err := w.watchMaxDeliveries(ctx, w.js.Conn())
 	if err != nil {
-		it.Stop()
 		return err
 	}
 	defer stopDLQ()
@@ -159,40 +205,42 @@ func (w *Worker) Run(ctx context.Context) error {
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
 
-	sem := make(chan struct{}, w.cfg.Concurrency)
+	slots := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
-	stopped := make(chan struct{})
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-		close(stopped)
-	}()
 	w.log.Info("worker started", zap.String("worker_id", w.cfg.WorkerID), zap.Int("concurrency", w.cfg.Concurrency))
 	var runErr error
 	for {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		n := takeSlots(ctx, slots)
+		if n == 0 {
+			break
+		}
+		got, err := w.pull(ctx, n, func(msg jetstream.Msg) {
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				w.Handle(hard, msg)
+			}()
+		})
+		for range n - got {
+			<-slots
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		msg, err := it.Next()
-		if err != nil {
-			<-sem
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break
-			}
+		// As a consumer iterator would: a closed connection or a deleted consumer ends Run.
+		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+			errors.Is(err, jetstream.ErrConsumerNotFound) {
 			runErr = fmt.Errorf("consume: %w", err)
 			break
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			w.Handle(hard, msg)
-		}()
+		if err != nil {
+			w.log.Warn("pulling requests failed; trying again", zap.Error(err))
+			select {
+			case <-time.After(pullRetryDelay):
+			case <-ctx.Done():
+			}
+		}
 	}
-	it.Stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {

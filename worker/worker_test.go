@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -418,5 +419,42 @@ func TestPanicInAConcurrentStepIsRecovered(t *testing.T) {
 	completed(t, s.waitResults("panic-3", 1)[0])
 	if got := len(s.sim.Orders()); got != 1 {
 		t.Errorf("orders = %d, want 1", got)
+	}
+}
+
+// TestQueuedRequestsAreNotDeliveredBeforeASlotIsFree checks that a worker pulls only as many
+// requests as it has free slots: a request queued behind a saga that outlasts AckWait stays in
+// the stream instead of waiting, delivered but without InProgress, in the client, where it
+// would be redelivered and lose deliveries it never used.
+func TestQueuedRequestsAreNotDeliveredBeforeASlotIsFree(t *testing.T) {
+	s := newStack(t)
+	for _, ep := range partnerclient.AllEndpoints {
+		// Four rounds of 900ms: each saga outlasts the 1s AckWait.
+		s.sim.SetFaults(ep, partnertest.Faults{Latency: 900 * time.Millisecond})
+	}
+	s.startWorker(worker.Config{Concurrency: 2, Idempotency: idempotency.Config{LeaseTTL: 10 * time.Second}}, nil)
+	// One saga first, three more half a saga later: when the first ends, its slot is the only
+	// free one while two requests wait in the stream.
+	const n = 4
+	for i := range n {
+		if i == 1 {
+			time.Sleep(1800 * time.Millisecond)
+		}
+		key := fmt.Sprintf("queued-%d", i)
+		s.publish(fmt.Sprintf(`{"idempotencyKey":%q,"plan":{"name":"Ultimate Plan"},"quantity":5}`, key), key)
+	}
+	for i := range n {
+		completed(t, s.waitResults(fmt.Sprintf("queued-%d", i), 1)[0])
+	}
+	cons, err := s.js.Consumer(context.Background(), messages.StreamRequests, "fulfil-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Delivered.Consumer != n {
+		t.Errorf("deliveries = %d, want %d: a queued request was delivered before it could run", info.Delivered.Consumer, n)
 	}
 }
