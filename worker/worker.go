@@ -127,7 +127,7 @@ func fileStream(cfg Config, name, description string, subjects ...string) jetstr
 // pullWait is how long one pull request waits for requests on an idle stream.
 const pullWait = 5 * time.Second
 
-// pullRetryDelay spaces pulls that failed (no stream, no connection).
+// pullRetryDelay spaces pulls that failed (no stream, no connection), doubling while they fail.
 const pullRetryDelay = 250 * time.Millisecond
 
 // takeSlots waits for one free slot, then takes every other free one without waiting. It
@@ -209,6 +209,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	w.log.Info("worker started", zap.String("worker_id", w.cfg.WorkerID), zap.Int("concurrency", w.cfg.Concurrency))
 	var runErr error
+	failures := 0 // pulls failed in a row
 	for {
 		n := takeSlots(ctx, slots)
 		if n == 0 {
@@ -233,12 +234,17 @@ func (w *Worker) Run(ctx context.Context) error {
 			runErr = fmt.Errorf("consume: %w", err)
 			break
 		}
-		if err != nil {
-			w.log.Warn("pulling requests failed; trying again", zap.Error(err))
-			select {
-			case <-time.After(pullRetryDelay):
-			case <-ctx.Done():
-			}
+		if err == nil {
+			failures = 0
+			continue
+		}
+		// Doubling from pullRetryDelay up to pullWait, so a long outage logs every few seconds.
+		delay := min(pullRetryDelay<<min(failures, 5), pullWait)
+		failures++
+		w.log.Warn("pulling requests failed; trying again", zap.Error(err), zap.Duration("in", delay))
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
 		}
 	}
 	done := make(chan struct{})

@@ -458,3 +458,24 @@ func TestQueuedRequestsAreNotDeliveredBeforeASlotIsFree(t *testing.T) {
 		t.Errorf("deliveries = %d, want %d: a queued request was delivered before it could run", info.Delivered.Consumer, n)
 	}
 }
+
+// TestRunEndsWhenItsConsumerIsDeleted checks that a worker whose consumer is deleted under it
+// stops with an error (a restart's Setup recreates the consumer) instead of pulling in vain.
+func TestRunEndsWhenItsConsumerIsDeleted(t *testing.T) {
+	s := newStack(t)
+	r := s.startWorker(worker.Config{}, nil)
+	s.publish(`{"idempotencyKey":"before-delete","plan":{"name":"Ultimate Plan"},"quantity":1}`, "before-delete")
+	completed(t, s.waitResults("before-delete", 1)[0])
+	if err := s.js.DeleteConsumer(context.Background(), messages.StreamRequests, "fulfil-worker"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.done:
+		if err == nil || !strings.Contains(err.Error(), "consume") {
+			t.Errorf("Run = %v, want a consume error", err)
+		}
+		r.done <- err // for the cleanup's stop
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run still running 20s after its consumer was deleted")
+	}
+}
