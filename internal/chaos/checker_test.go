@@ -242,9 +242,19 @@ func readEvents(ctx context.Context, js jetstream.JetStream) ([]observed, error)
 	if last == 0 {
 		return nil, nil
 	}
-	cons, err := js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("ordered consumer: %w", err)
+	// Right after a node restart the cluster may still answer 503 (JetStream temporarily
+	// unavailable): retry like the stream lookup above.
+	var cons jetstream.Consumer
+	for {
+		var err error
+		cons, err = js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("ordered consumer: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	var out []observed
 	for {
