@@ -85,13 +85,8 @@ func (st *stack) warmUp(ctx context.Context, t target) error {
 	if _, err := st.publish(ctx, t.requested, 0, keys, bodies, out.sent); err != nil {
 		return err
 	}
-	timeout := time.NewTimer(st.cfg.Timeout)
-	defer timeout.Stop()
-	select {
-	case <-out.done:
-	case <-timeout.C:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := out.wait(ctx, st.cfg.Timeout); err != nil {
+		return err
 	}
 	p := out.phase(t.name, time.Now())
 	if orders, ok := st.checkLedger(keys); p.Completed != n || !ok {
@@ -141,14 +136,9 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 		close(stopSampling)
 		return Phase{}, err
 	}
-	timeout := time.NewTimer(st.cfg.Timeout)
-	defer timeout.Stop()
-	select {
-	case <-out.done:
-	case <-timeout.C:
-	case <-ctx.Done():
+	if err := out.wait(ctx, st.cfg.Timeout); err != nil {
 		close(stopSampling)
-		return Phase{}, ctx.Err()
+		return Phase{}, err
 	}
 	u1 := t.usage()
 	cpu, peakRSS := u1.cpu-cpu0, u1.peak
@@ -380,6 +370,20 @@ func (o *outcomes) record(m jetstream.Msg) {
 	if o.answered == len(o.got) {
 		close(o.done)
 	}
+}
+
+// wait waits until every purchase has an outcome or timeout has passed (the phase then counts
+// what arrived); it returns ctx's error if ctx ends first.
+func (o *outcomes) wait(ctx context.Context, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-o.done:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // phase summarises the outcomes of a phase that started at start.
