@@ -23,7 +23,8 @@ func (r *run) createOrder(ctx context.Context) error {
 	// Retry on transient and unknown outcomes: the next attempt reconciles before sending again.
 	canRetry := func(err error) bool {
 		var f *Failure
-		if errors.As(err, &f) {
+		var re *RetryError
+		if errors.As(err, &f) || errors.As(err, &re) {
 			return false
 		}
 		if errors.Is(err, errUnknownOutcome) {
@@ -68,6 +69,9 @@ func (r *run) createOrder(ctx context.Context) error {
 // run that has just stored its intent (together with the lookups) skips both.
 func (r *run) sendOnce(ctx context.Context) (*OrderResult, error) {
 	in := r.st.Order.Intent
+	if err := r.guard(ctx); err != nil {
+		return nil, err
+	}
 	if r.freshIntent {
 		r.freshIntent = false
 	} else {
@@ -127,6 +131,21 @@ func (r *run) sendOnce(ctx context.Context) (*OrderResult, error) {
 		TransactionNo: res.TransactionNo,
 		InstanceID:    string(res.InstanceID),
 	}, nil
+}
+
+// guard waits until Saga.Guard lets create order spend; its error retries the purchase later.
+func (r *run) guard(ctx context.Context) error {
+	if r.saga.Guard == nil {
+		return nil
+	}
+	step := messages.StepCreateOrder
+	waiting := func(reason string) {
+		r.obs.StepProgress(step, messages.StatusRetrying, r.st.Order.Intent.Sends, "waiting before create order: "+reason)
+	}
+	if err := r.saga.Guard(ctx, r.req.IdempotencyKey, waiting); err != nil {
+		return &RetryError{Step: step, Err: err}
+	}
+	return nil
 }
 
 // markSend records that the intent is about to be sent; its outcome is unknown until answered.

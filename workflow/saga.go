@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -45,9 +46,40 @@ type Saga struct {
 	// that serves a few hundred calls at a time, a waiting saga holds one small goroutine
 	// instead of one per call, each deep in the partner client.
 	MaxRounds int
+	// Guard, when set, is asked right before every create-order send whether the account may
+	// spend now (a pause, a spend cap). It blocks until the send may go ahead, calling waiting
+	// once with a human-readable reason when it has to wait, and returns nil; or it returns an
+	// error: ctx's error when the run ends while it waits. Any error puts the purchase back to be
+	// retried later; it never fails the purchase.
+	Guard func(ctx context.Context, key string, waiting func(reason string)) error
+	// Resend decides what happens after a create-order send whose outcome stayed unknown and
+	// whose order the order list does not show: ResendAuto (the default) sends again only once
+	// the list has shown the order absent twice, ResendAbsentGap apart; ResendNever stops with
+	// needs_reconciliation for a human to decide.
+	Resend ResendPolicy
 
 	roundsOnce sync.Once
 	rounds     chan struct{} // nil: unbounded
+}
+
+// ResendPolicy is Saga.Resend.
+type ResendPolicy string
+
+// Resend policies.
+const (
+	ResendAuto  ResendPolicy = "auto"
+	ResendNever ResendPolicy = "never"
+)
+
+// ParseResendPolicy parses "auto", "never" or "" (auto).
+func ParseResendPolicy(s string) (ResendPolicy, error) {
+	switch p := ResendPolicy(strings.ToLower(strings.TrimSpace(s))); p {
+	case "", ResendAuto:
+		return ResendAuto, nil
+	case ResendNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("resend policy %q: want auto or never", s)
 }
 
 // DefaultMaxRounds is the default Saga.MaxRounds: the partner client's default calls in flight.
