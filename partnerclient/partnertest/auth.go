@@ -16,14 +16,6 @@ const (
 	tokenBytes       = 32
 )
 
-// tokenJSON is the documented Token_Details result.
-type tokenJSON struct {
-	ExpiresIn    string `json:"expiresIn"`
-	RefreshToken string `json:"refreshToken"`
-	Token        string `json:"token"`
-	TokenHead    string `json:"tokenHead"`
-}
-
 // handleToken serves Request Access Token and Refresh Access Token.
 func (s *Sim) handleToken(r *http.Request, body []byte) reply {
 	form := parseForm(r.Header.Get(fieldContentType), body)

@@ -24,7 +24,7 @@ const (
 
 // operationTypes are the documented operationType values; only purchase_plan is simulated.
 var operationTypes = []string{
-	"trial_plan", "trial_service", partnerclient.OperationPurchasePlan, "purchase_service",
+	"trial_plan", "trial_service", opPurchasePlan, "purchase_service",
 	"switch_plan", "switchTrial_plan", "renew_plan", "renew_service",
 }
 
@@ -52,34 +52,19 @@ type order struct {
 	billing     partnerclient.BillingContact
 	productName string
 	lineNames   []string
+	// undocumented is the orderStatus shown instead of OrderStatus until undocumentedUntil
+	// (zero: until UpdateOrderStatus); see Hostile.UndocumentedStatusRate.
+	undocumented      string
+	undocumentedUntil time.Time
 }
 
-func (o *order) ledger() LedgerOrder {
+// ledger returns a copy of o with the status the API shows now. The caller holds s.mu.
+func (s *Sim) ledger(o *order) LedgerOrder {
 	l := o.LedgerOrder
+	l.OrderStatus = s.statusOf(o)
 	l.Lines = slices.Clone(l.Lines)
 	l.Body = slices.Clone(l.Body)
 	return l
-}
-
-// orderBody is the body of Create an Order; IDs are accepted as numbers or strings.
-type orderBody struct {
-	OperationType string                    `json:"operationType"`
-	ProductID     partnerclient.ID          `json:"productId"`
-	ProductNo     string                    `json:"productNo"`
-	PartnerID     partnerclient.ID          `json:"partnerId"`
-	AssignID      partnerclient.ID          `json:"assignId"`
-	BillingID     partnerclient.ID          `json:"billingId"`
-	PONumber      string                    `json:"poNumber"`
-	ServiceList   []partnerclient.OrderLine `json:"serviceList"`
-}
-
-// orderResultJSON is the result of Create an Order (ASSUMED.md).
-type orderResultJSON struct {
-	InstanceID    string `json:"instanceId"`
-	OrderNo       string `json:"orderNo"`
-	OrderStatus   string `json:"orderStatus"`
-	ProductNo     string `json:"productNo"`
-	TransactionNo string `json:"transactionNo"`
 }
 
 // validOrder is an order body that passed validation, with what it refers to.
@@ -87,7 +72,7 @@ type validOrder struct {
 	body     orderBody
 	offering *offering
 	plan     partnerclient.PlanInfo
-	planLine partnerclient.OrderLine
+	planLine orderLineBody
 	services []partnerclient.ServiceInfo // one per service line, in order
 	contact  partnerclient.BillingContact
 	customer *partnerclient.SubordinateUser
@@ -111,7 +96,28 @@ func (s *Sim) handleCreateOrder(r *http.Request, body []byte) reply {
 	if s.refusalCode != "" {
 		return reply{status: http.StatusOK, code: s.refusalCode, detail: s.refusalMessage}
 	}
-	return success(s.commitOrder(v, body))
+	res := s.commitOrder(v, body)
+	switch {
+	case s.draw(s.hostile.OrderErrorEnvelopeRate):
+		return orderErrorEnvelope()
+	case s.draw(s.hostile.OrderNoOrderNoRate):
+		res.OrderNo = nil
+	}
+	return success(res)
+}
+
+// ledgerLines converts the lines of an order body for LedgerOrder.
+func ledgerLines(lines []orderLineBody) []partnerclient.OrderLine {
+	out := make([]partnerclient.OrderLine, len(lines))
+	for i, l := range lines {
+		out[i] = partnerclient.OrderLine{
+			ServiceType: l.ServiceType, ServiceID: partnerclient.ID(l.ServiceID),
+			ConnectionPlanID: partnerclient.ID(l.ConnectionPlanID), Quantity: l.Quantity,
+			PurchaseType: l.PurchaseType, BillingModel: l.BillingModel, BillingCycle: l.BillingCycle,
+			MultiCycle: l.MultiCycle,
+		}
+	}
+	return out
 }
 
 // validateOrder checks an order body against the catalogue and the account. The caller holds
@@ -124,7 +130,7 @@ func (s *Sim) validateOrder(b orderBody) (validOrder, reply, bool) {
 	case !slices.Contains(operationTypes, b.OperationType):
 		return v, invalid("operationType", tagOneOf, "operationType %q is not one of %s",
 			b.OperationType, strings.Join(operationTypes, ", ")), false
-	case b.OperationType != partnerclient.OperationPurchasePlan:
+	case b.OperationType != opPurchasePlan:
 		return v, invalid("operationType", tagOneOf, "operationType %s is not supported by the simulator; use purchase_plan",
 			b.OperationType), false
 	case b.ProductID == 0:
@@ -137,19 +143,19 @@ func (s *Sim) validateOrder(b orderBody) (validOrder, reply, bool) {
 	if b.BillingID == 0 {
 		return v, invalid("billingId", tagRequired, "billingId is required"), false
 	}
-	i := slices.IndexFunc(s.contacts, func(c partnerclient.BillingContact) bool { return c.BillingContactID == b.BillingID })
+	i := slices.IndexFunc(s.contacts, func(c partnerclient.BillingContact) bool { return int64(c.BillingContactID) == int64(b.BillingID) })
 	if i < 0 {
 		return v, invalid("billingId", tagExists, "billing contact %s not found", b.BillingID), false
 	}
 	v.contact = s.contacts[i]
 	for _, f := range []struct {
 		name string
-		id   partnerclient.ID
+		id   wireID
 	}{{"partnerId", b.PartnerID}, {"assignId", b.AssignID}} {
 		if f.id == 0 {
 			continue
 		}
-		i := slices.IndexFunc(s.users, func(u partnerclient.SubordinateUser) bool { return u.PartnerID == f.id })
+		i := slices.IndexFunc(s.users, func(u partnerclient.SubordinateUser) bool { return int64(u.PartnerID) == int64(f.id) })
 		if i < 0 {
 			return v, invalid(f.name, tagExists, "subordinate user %s not found", f.id), false
 		}
@@ -182,13 +188,13 @@ func (s *Sim) validateLines(v *validOrder) (reply, bool) {
 	for i, l := range lines {
 		field := fmt.Sprintf("serviceList[%d].", i)
 		switch {
-		case l.ServiceType != partnerclient.ServiceTypePlan && l.ServiceType != partnerclient.ServiceTypeService:
+		case l.ServiceType != serviceTypePlan && l.ServiceType != serviceTypeService:
 			return invalid(field+"serviceType", tagOneOf, "serviceType must be plan or service"), false
-		case l.PurchaseType != partnerclient.PurchaseTypePurchase:
+		case l.PurchaseType != purchaseTypePurchase:
 			return invalid(field+"purchaseType", tagOneOf, "purchaseType must be purchase for purchase_plan"), false
-		case l.BillingModel != partnerclient.BillingModelRecurring:
+		case l.BillingModel != billingModelRecurring:
 			return invalid(field+"billingModel", tagOneOf, "billingModel must be recurring"), false
-		case l.BillingCycle != partnerclient.BillingCycleAnnually:
+		case l.BillingCycle != billingCycleAnnually:
 			return invalid(field+"billingCycle", tagOneOf, "billingCycle must be annually"), false
 		case l.MultiCycle < minMultiCycle:
 			return invalid(field+"multiCycle", tagMin, "multiCycle must be at least %d", minMultiCycle), false
@@ -196,7 +202,7 @@ func (s *Sim) validateLines(v *validOrder) (reply, bool) {
 			return invalid(field+"multiCycle", tagMax, "multiCycle must be at most %d", maxMultiCycle), false
 		case l.MultiCycle != lines[0].MultiCycle:
 			return invalid(field+"multiCycle", tagEqual, "multiCycle must be the same on every line"), false
-		case l.ServiceType == partnerclient.ServiceTypePlan:
+		case l.ServiceType == serviceTypePlan:
 			planLines++
 			planIdx = i
 			v.planLine = l
@@ -206,7 +212,7 @@ func (s *Sim) validateLines(v *validOrder) (reply, bool) {
 		return invalid("serviceList", tagUnique, "serviceList must hold exactly one plan line, got %d", planLines), false
 	}
 	planField := fmt.Sprintf("serviceList[%d].", planIdx)
-	plan, ok := v.offering.plan(v.planLine.ServiceID)
+	plan, ok := v.offering.plan(partnerclient.ID(v.planLine.ServiceID))
 	if !ok {
 		return invalid(planField+"serviceId", tagExists, "plan %s is not a plan of product %d", v.planLine.ServiceID,
 			v.offering.productID), false
@@ -218,13 +224,13 @@ func (s *Sim) validateLines(v *validOrder) (reply, bool) {
 	case q > plan.MaxQuantity:
 		return invalid(planField+"quantity", tagMax, "quantity of %s must be at most %d", plan.PlanName, plan.MaxQuantity), false
 	}
-	seen := map[partnerclient.ID]bool{}
+	seen := map[wireID]bool{}
 	for i, l := range lines {
-		if l.ServiceType != partnerclient.ServiceTypeService {
+		if l.ServiceType != serviceTypeService {
 			continue
 		}
 		field := fmt.Sprintf("serviceList[%d].", i)
-		sv, ok := v.offering.service(l.ServiceID)
+		sv, ok := v.offering.service(partnerclient.ID(l.ServiceID))
 		switch {
 		case !ok:
 			return invalid(field+"serviceId", tagExists, "service %s is not a service of product %d", l.ServiceID,
@@ -234,7 +240,7 @@ func (s *Sim) validateLines(v *validOrder) (reply, bool) {
 		case l.ConnectionPlanID == 0:
 			return invalid(field+"connectionPlanId", tagRequired, "connectionPlanId of %s is required when a plan is ordered with it",
 				sv.ServiceName), false
-		case l.ConnectionPlanID != plan.PlanID:
+		case int64(l.ConnectionPlanID) != int64(plan.PlanID):
 			return invalid(field+"connectionPlanId", tagEqual, "connectionPlanId of %s must be the ordered plan %s",
 				sv.ServiceName, plan.PlanID), false
 		case !slices.Contains(sv.ConnectionPlanIDs, plan.PlanID):
@@ -281,7 +287,7 @@ func (s *Sim) commitOrder(v validOrder, body []byte) orderResultJSON {
 				ActivationCode:   s.newActivationCode(),
 				ActivationStatus: "unactivated",
 				CreateTime:       partnerclient.FromTime(now),
-				PlanStatus:       "active",
+				PlanStatus:       statusSubscribing,
 			},
 			codeMisses: s.activationDelay,
 		}
@@ -305,7 +311,7 @@ func (s *Sim) commitOrder(v validOrder, body []byte) orderResultJSON {
 	lineNames := make([]string, len(v.body.ServiceList))
 	svIdx := 0
 	for i, l := range v.body.ServiceList {
-		if l.ServiceType == partnerclient.ServiceTypePlan {
+		if l.ServiceType == serviceTypePlan {
 			lineNames[i] = v.plan.PlanName
 			continue
 		}
@@ -318,7 +324,7 @@ func (s *Sim) commitOrder(v validOrder, body []byte) orderResultJSON {
 			Quantity:           partnerclient.FlexString(strconv.Itoa(max(1, l.Quantity))),
 			ServiceAutoRenewal: p.p.PlanAutoRenewal,
 			ServiceExpireDate:  p.p.PlanExpireDate,
-			ServiceStatus:      "active",
+			ServiceStatus:      statusSubscribing,
 		}
 		p.p.ServiceList = upsert(p.p.ServiceList, ps, func(q partnerclient.ProductService) bool {
 			return q.ServiceID == sv.ServiceID
@@ -342,7 +348,7 @@ func (s *Sim) commitOrder(v validOrder, body []byte) orderResultJSON {
 			ProductNo:     p.p.ProductNo,
 			PartnerID:     partnerID,
 			BillingID:     int64(v.body.BillingID),
-			Lines:         slices.Clone(v.body.ServiceList),
+			Lines:         ledgerLines(v.body.ServiceList),
 			CreateTime:    now,
 			Body:          slices.Clone(body),
 		},
@@ -350,11 +356,13 @@ func (s *Sim) commitOrder(v validOrder, body []byte) orderResultJSON {
 		productName: v.offering.name,
 		lineNames:   lineNames,
 	}
+	s.markUndocumented(o, now)
 	s.orders = append(s.orders, o)
+	orderNo := o.OrderNo
 	return orderResultJSON{
 		InstanceID:    o.InstanceID,
-		OrderNo:       o.OrderNo,
-		OrderStatus:   o.OrderStatus,
+		OrderNo:       &orderNo,
+		OrderStatus:   s.statusOf(o),
 		ProductNo:     o.ProductNo,
 		TransactionNo: o.TransactionNo,
 	}
@@ -372,26 +380,11 @@ func (s *Sim) newNumber(prefix string) string {
 	}
 }
 
-// orderSummaryJSON is an item of Query Order List (ASSUMED.md).
-type orderSummaryJSON struct {
-	CreateTime        int64  `json:"createTime"`
-	CurrencyCode      string `json:"currencyCode"`
-	CustomReferenceNo string `json:"customReferenceNo"`
-	ID                string `json:"id"`
-	InvoiceNo         string `json:"invoiceNo"`
-	OperationType     string `json:"operationType"`
-	OrderNo           string `json:"orderNo"`
-	OrderStatus       string `json:"orderStatus"`
-	PONumber          string `json:"poNumber"`
-	ProductID         int64  `json:"productId"`
-	ProductNo         string `json:"productNo"`
-}
-
 const currencyUSD = "USD"
 
-// invoiceNo is set once an order is paid.
-func (o *order) invoiceNo() string {
-	if o.OrderStatus != partnerclient.OrderSucceed {
+// invoiceNo is set once an order is paid, i.e. shows status succeed.
+func (o *order) invoiceNo(status string) string {
+	if status != statusSucceed {
 		return ""
 	}
 	return "INV" + o.CreateTime.UTC().Format("20060102") + itoa(o.ID)
@@ -405,79 +398,35 @@ func (s *Sim) handleOrderList(r *http.Request, _ []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	h := s.hostile
 	items := make([]orderSummaryJSON, 0, len(s.orders))
 	for _, o := range s.orders {
-		items = append(items, orderSummaryJSON{
+		status := s.statusOf(o)
+		item := orderSummaryJSON{
 			CreateTime:    o.CreateTime.UnixMilli(),
 			CurrencyCode:  currencyUSD,
 			ID:            itoa(o.ID),
-			InvoiceNo:     o.invoiceNo(),
+			InvoiceNo:     o.invoiceNo(status),
 			OperationType: o.OperationType,
 			OrderNo:       o.OrderNo,
-			OrderStatus:   o.OrderStatus,
-			PONumber:      o.PONumber,
+			OrderStatus:   status,
 			ProductID:     o.ProductID,
 			ProductNo:     o.ProductNo,
-		})
+		}
+		if !h.OrderListWithoutPONumber {
+			item.PONumber = &o.PONumber
+		}
+		items = append(items, item)
 	}
-	if q.Get("sort") != "id" { // default and "-id": newest first
+	// s.orders is oldest first. Default and "-id": newest first; "id": oldest first.
+	if q.Get("sort") != "id" && !h.OrderListOldestFirst {
 		slices.Reverse(items)
 	}
-	return success(page(items, pageNo, pageSize))
-}
-
-// orderDetailsJSON is the result of Get Order Details (ASSUMED.md).
-type orderDetailsJSON struct {
-	BasicInformation   basicInfoJSON   `json:"basicInformation"`
-	BillingInformation billingInfoJSON `json:"billingInformation"`
-	OrderInformation   orderInfoJSON   `json:"orderInformation"`
-	OrderSummary       orderSumJSON    `json:"orderSummary"`
-}
-
-type basicInfoJSON struct {
-	ProductID   string `json:"productId"`
-	ProductName string `json:"productName"`
-	ProductNo   string `json:"productNo"`
-}
-
-type billingInfoJSON struct {
-	BillingContactID string `json:"billingContactId"`
-	Company          string `json:"company"`
-	EmailAddress     string `json:"emailAddress"`
-}
-
-type orderInfoJSON struct {
-	CreateTime        int64  `json:"createTime"`
-	CurrencyCode      string `json:"currencyCode"`
-	CustomReferenceNo string `json:"customReferenceNo"`
-	ID                string `json:"id"`
-	InstanceID        string `json:"instanceId"`
-	InvoiceNo         string `json:"invoiceNo"`
-	OperationType     string `json:"operationType"`
-	OrderNo           string `json:"orderNo"`
-	OrderStatus       string `json:"orderStatus"`
-	PONumber          string `json:"poNumber"`
-	TransactionNo     string `json:"transactionNo"`
-}
-
-type orderSumJSON struct {
-	ServiceList []orderLineJSON `json:"serviceList"`
-}
-
-type orderLineJSON struct {
-	BillingCycle     string `json:"billingCycle"`
-	BillingModel     string `json:"billingModel"`
-	ConnectionPlanID string `json:"connectionPlanId,omitempty"`
-	MultiCycle       int    `json:"multiCycle"`
-	PurchaseType     string `json:"purchaseType"`
-	Quantity         int    `json:"quantity"`
-	ServiceID        string `json:"serviceId"`
-	ServiceName      string `json:"serviceName"`
-	ServiceType      string `json:"serviceType"`
+	return success(page(items, pageNo, pageSize, max(0, h.OrderListShift)))
 }
 
 func (s *Sim) handleOrderDetails(r *http.Request, _ []byte) reply {
-	key := strings.TrimPrefix(r.URL.Path, partnerclient.PathOrderDetailsPrefix)
+	key := strings.TrimPrefix(r.URL.Path, pathOrderDetailsPrefix)
 	if key == "" {
 		return invalid("id", tagRequired, "order number or order ID is required")
 	}
@@ -489,6 +438,7 @@ func (s *Sim) handleOrderDetails(r *http.Request, _ []byte) reply {
 		return notFound("order %s not found", key)
 	}
 	o := s.orders[i]
+	status := s.statusOf(o)
 	out := orderDetailsJSON{
 		BasicInformation: basicInfoJSON{
 			ProductID: itoa(o.ProductID), ProductName: o.productName, ProductNo: o.ProductNo,
@@ -503,10 +453,10 @@ func (s *Sim) handleOrderDetails(r *http.Request, _ []byte) reply {
 			CurrencyCode:  currencyUSD,
 			ID:            itoa(o.ID),
 			InstanceID:    o.InstanceID,
-			InvoiceNo:     o.invoiceNo(),
+			InvoiceNo:     o.invoiceNo(status),
 			OperationType: o.OperationType,
 			OrderNo:       o.OrderNo,
-			OrderStatus:   o.OrderStatus,
+			OrderStatus:   status,
 			PONumber:      o.PONumber,
 			TransactionNo: o.TransactionNo,
 		},
@@ -542,7 +492,7 @@ func (s *Sim) ordersWhere(keep func(*order) bool) []LedgerOrder {
 	var out []LedgerOrder
 	for _, o := range s.orders {
 		if keep(o) {
-			out = append(out, o.ledger())
+			out = append(out, s.ledger(o))
 		}
 	}
 	return out
@@ -562,7 +512,7 @@ func (s *Sim) SetOrderRefusal(code, message string) {
 func (s *Sim) SetOrderStatus(status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.orderStatus = cmp.Or(status, partnerclient.OrderSucceed)
+	s.orderStatus = cmp.Or(status, statusSucceed)
 }
 
 // UpdateOrderStatus changes the status of a committed order, e.g. from "pending" to "succeed"
@@ -573,6 +523,7 @@ func (s *Sim) UpdateOrderStatus(orderNo, status string) bool {
 	for _, o := range s.orders {
 		if o.OrderNo == orderNo {
 			o.OrderStatus = status
+			o.undocumented = ""
 			return true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fulfil/fulfil/partnerclient"
 )
@@ -22,50 +23,9 @@ type product struct {
 	codeMisses int
 }
 
-// productJSON is an item of Query Product List (ASSUMED.md: the fields of Get Product Details).
-type productJSON struct {
-	ActivationCode   string               `json:"activationCode"`
-	ActivationStatus string               `json:"activationStatus"`
-	Comment          string               `json:"comment"`
-	CreateTime       int64                `json:"createTime"`
-	CustomerEmail    string               `json:"customerEmail"`
-	EndUserInfo      endUserJSON          `json:"endUserInfo"`
-	PlanAutoRenewal  int                  `json:"planAutoRenewal"`
-	PlanExpireDate   int64                `json:"planExpireDate"`
-	PlanID           string               `json:"planId"`
-	PlanName         string               `json:"planName"`
-	PlanStatus       string               `json:"planStatus"`
-	ProductID        int64                `json:"productId"`
-	ProductNo        string               `json:"productNo"`
-	Quantity         int                  `json:"quantity"`
-	ServiceList      []productServiceJSON `json:"serviceList"`
-	URL              string               `json:"url"`
-	YeastarID        string               `json:"yeastarId"`
-}
-
-// productDetailsJSON is the result of Get Product Details.
-type productDetailsJSON struct {
-	productJSON
-	CurrentPlan           string `json:"currentPlan"`
-	CurrentPlanExpireDate string `json:"currentPlanExpireDate"`
-}
-
-type endUserJSON struct {
-	Company string `json:"company"`
-	Email   string `json:"email"`
-}
-
-type productServiceJSON struct {
-	Quantity           int    `json:"quantity"`
-	ServiceAutoRenewal int    `json:"serviceAutoRenewal"`
-	ServiceExpireDate  int64  `json:"serviceExpireDate"`
-	ServiceID          string `json:"serviceId"`
-	ServiceName        string `json:"serviceName"`
-	ServiceStatus      string `json:"serviceStatus"`
-}
-
 // render builds the wire form of p. The caller holds s.mu.
 func (s *Sim) render(p *product) productJSON {
+	asBool := s.hostile.AutoRenewalAsBool
 	out := productJSON{
 		ActivationCode:   p.p.ActivationCode,
 		ActivationStatus: p.p.ActivationStatus,
@@ -73,32 +33,44 @@ func (s *Sim) render(p *product) productJSON {
 		CreateTime:       int64(p.p.CreateTime),
 		CustomerEmail:    p.p.CustomerEmail,
 		EndUserInfo:      endUserJSON{Email: p.p.CustomerEmail},
-		PlanAutoRenewal:  p.p.PlanAutoRenewal,
+		PartnerEmail:     partnerEmail,
+		PlanAutoRenewal:  flag01{on: p.p.PlanAutoRenewal != 0, asBool: asBool},
 		PlanExpireDate:   int64(p.p.PlanExpireDate),
 		PlanID:           p.p.PlanID.String(),
 		PlanName:         p.p.PlanName,
 		PlanStatus:       p.p.PlanStatus,
-		ProductID:        p.productID,
 		ProductNo:        p.p.ProductNo,
-		Quantity:         atoi(string(p.p.Quantity)),
+		Quantity:         string(p.p.Quantity),
 		ServiceList:      []productServiceJSON{},
 		URL:              p.p.URL,
-		YeastarID:        cmp.Or(p.p.YeastarID, p.p.CustomerEmail),
+		YeastarID:        cmp.Or(p.p.YeastarID, p.p.CustomerEmail, partnerEmail),
 	}
 	if u, ok := s.userByEmail(p.p.CustomerEmail); ok {
-		out.EndUserInfo.Company = u.Company
+		out.EndUserInfo.CompanyName = u.Company
+		out.EndUserInfo.ContactName = strings.TrimSpace(u.FirstName + " " + u.LastName)
 	}
 	for _, sv := range p.p.ServiceList {
-		out.ServiceList = append(out.ServiceList, productServiceJSON{
-			Quantity:           atoi(string(sv.Quantity)),
-			ServiceAutoRenewal: sv.ServiceAutoRenewal,
+		item := productServiceJSON{
+			Quantity:           string(sv.Quantity),
+			ServiceAutoRenewal: flag01{on: sv.ServiceAutoRenewal != 0, asBool: asBool},
 			ServiceExpireDate:  int64(sv.ServiceExpireDate),
 			ServiceID:          sv.ServiceID.String(),
 			ServiceName:        sv.ServiceName,
 			ServiceStatus:      sv.ServiceStatus,
-		})
+		}
+		if p.productID == ProductID { // servicePeriod: P-Series Software Edition only
+			period := servicePeriod(sv.ServiceExpireDate.Time().Sub(p.p.CreateTime.Time()))
+			item.ServicePeriod = &period
+		}
+		out.ServiceList = append(out.ServiceList, item)
 	}
 	return out
+}
+
+// servicePeriod is the validity period of a service in whole years, at least 1 (the unit is not
+// documented; years match the multiCycle of an annual order).
+func servicePeriod(d time.Duration) int {
+	return max(1, int((d+day)/(365*day)))
 }
 
 func (s *Sim) handleProductList(r *http.Request, _ []byte) reply {
@@ -124,7 +96,7 @@ func (s *Sim) handleProductList(r *http.Request, _ []byte) reply {
 	for i, p := range ps {
 		items[i] = s.render(p)
 	}
-	return success(page(items, pageNo, pageSize))
+	return success(page(items, pageNo, pageSize, 0))
 }
 
 // newestFirst orders products by create time, then creation order, newest first.
@@ -165,34 +137,7 @@ func (s *Sim) handleProductDetails(r *http.Request, _ []byte) reply {
 	if !ok {
 		return rep
 	}
-	return success(productDetailsJSON{productJSON: s.render(p)})
-}
-
-// purchaseInfoJSON is the result of Query Available Subscription / Trial Plans and Services
-// (ASSUMED.md).
-type purchaseInfoJSON struct {
-	OfferingID  string        `json:"offeringId"`
-	ProductID   int64         `json:"productId"`
-	ProductName string        `json:"productName"`
-	PlanList    []planJSON    `json:"planList"`
-	ServiceList []serviceJSON `json:"serviceList"`
-}
-
-type planJSON struct {
-	PlanID       string `json:"planId"`
-	PlanName     string `json:"planName"`
-	PurchaseType string `json:"purchaseType"`
-	BillingModel string `json:"billingModel"`
-	BillingCycle string `json:"billingCycle"`
-	MinQuantity  int    `json:"minQuantity"`
-	MaxQuantity  int    `json:"maxQuantity"`
-}
-
-type serviceJSON struct {
-	ServiceID         string   `json:"serviceId"`
-	ServiceName       string   `json:"serviceName"`
-	PurchaseType      string   `json:"purchaseType"`
-	ConnectionPlanIDs []string `json:"connectionPlanIds"`
+	return success(s.render(p))
 }
 
 func (s *Sim) handlePurchaseInfo(r *http.Request, _ []byte) reply {
@@ -239,26 +184,12 @@ func (s *Sim) handlePurchaseInfo(r *http.Request, _ []byte) reply {
 	return success(out)
 }
 
-// contactJSON is an item of Query Billing Contact List (REFERENCE.md 5.1).
-type contactJSON struct {
-	BillingContactID string `json:"billingContactId"`
-	City             string `json:"city"`
-	Company          string `json:"company"`
-	Country          string `json:"country"`
-	EmailAddress     string `json:"emailAddress"`
-	FirstName        string `json:"firstName"`
-	LastName         string `json:"lastName"`
-	PhoneNumber      string `json:"phoneNumber"`
-	Remark           string `json:"remark"`
-	StateProvince    string `json:"stateProvince"`
-	Street           string `json:"street"`
-	TaxNum           string `json:"taxNum"`
-	ZipCode          string `json:"zipCode"`
-}
-
 func (s *Sim) handleBillingContacts(_ *http.Request, _ []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.hostile.EmptyBillingContacts {
+		return success(struct{}{})
+	}
 	out := make([]contactJSON, len(s.contacts))
 	for i, c := range s.contacts {
 		out[i] = contactJSON{
@@ -267,24 +198,6 @@ func (s *Sim) handleBillingContacts(_ *http.Request, _ []byte) reply {
 		}
 	}
 	return success(out)
-}
-
-// userJSON is an item of Query Subordinate User List (REFERENCE.md 5.2).
-type userJSON struct {
-	City          string `json:"city"`
-	Company       string `json:"company"`
-	Country       string `json:"country"`
-	Email         string `json:"email"`
-	FirstName     string `json:"firstName"`
-	LastName      string `json:"lastName"`
-	PartnerID     string `json:"partnerId"`
-	PhoneNumber   string `json:"phoneNumber"`
-	Remark        string `json:"remark"`
-	StateProvince string `json:"stateProvince"`
-	Street        string `json:"street"`
-	TaxNum        string `json:"taxNum"`
-	UserType      string `json:"userType"`
-	ZipCode       string `json:"zipCode"`
 }
 
 func (s *Sim) handleSubordinateUsers(_ *http.Request, _ []byte) reply {
@@ -307,15 +220,7 @@ func (s *Sim) handleAutoRenewStatus(r *http.Request, _ []byte) reply {
 	if !ok {
 		return rep
 	}
-	return success(map[string]bool{"autoRenew": p.p.PlanAutoRenewal != 0})
-}
-
-// autoRenewalBody is the body of Enable Auto-renewal; productId is documented as a String and
-// accepted as a number too.
-type autoRenewalBody struct {
-	ProductNo       string                   `json:"productNo"`
-	ProductID       partnerclient.FlexString `json:"productId"`
-	PlanOrServiceID partnerclient.ID         `json:"planOrServiceId"`
+	return success(autoRenewStatusJSON{AutoRenew: p.p.PlanAutoRenewal != 0})
 }
 
 func (s *Sim) handleEnableAutoRenewal(r *http.Request, body []byte) reply {
@@ -345,7 +250,7 @@ func (s *Sim) handleEnableAutoRenewal(r *http.Request, body []byte) reply {
 	if !ok {
 		return rep
 	}
-	if b.PlanOrServiceID != p.p.PlanID {
+	if int64(b.PlanOrServiceID) != int64(p.p.PlanID) {
 		return invalid("planOrServiceId", tagEqual, "planOrServiceId %s is not the current plan %s of product %s",
 			b.PlanOrServiceID, p.p.PlanID, p.p.ProductNo)
 	}
@@ -376,7 +281,7 @@ func (s *Sim) handleActivationCode(r *http.Request, _ []byte) reply {
 		p.codeMisses--
 		return notFound("activation code of product %s not generated yet", p.p.ProductNo)
 	}
-	return success(partnerclient.ActivationCode{Code: p.p.ActivationCode, GenerateTime: p.p.CreateTime})
+	return success(codeInfoJSON{Code: p.p.ActivationCode, GenerateTime: int64(p.p.CreateTime)})
 }
 
 // SetActivationDelay makes the first n activation_code calls for each PBX created by a later

@@ -48,6 +48,9 @@ const (
 	HotelCompany      = "Harbour Hotel"
 )
 
+// partnerEmail is the partner's own e-mail address (Get Product Details' partnerEmail).
+const partnerEmail = "partner@reseller.example"
+
 // The default existing PBXs (product 12). With the four others the product list has two pages
 // at pageSize 5.
 const (
@@ -176,9 +179,9 @@ func (s *Sim) offeringOf(productID int64) *offering {
 // Empty fields get the P-Series defaults: purchaseType "purchase", billingModel "recurring",
 // billingCycle "annually", quantities 1 to 100000.
 func (s *Sim) AddPlan(productID int64, p partnerclient.PlanInfo) {
-	p.PurchaseType = cmp.Or(p.PurchaseType, partnerclient.PurchaseTypePurchase)
-	p.BillingModel = cmp.Or(p.BillingModel, partnerclient.BillingModelRecurring)
-	p.BillingCycle = cmp.Or(p.BillingCycle, partnerclient.BillingCycleAnnually)
+	p.PurchaseType = cmp.Or(p.PurchaseType, purchaseTypePurchase)
+	p.BillingModel = cmp.Or(p.BillingModel, billingModelRecurring)
+	p.BillingCycle = cmp.Or(p.BillingCycle, billingCycleAnnually)
 	if p.MinQuantity == 0 {
 		p.MinQuantity = PlanMinQuantity
 	}
@@ -195,7 +198,7 @@ func (s *Sim) AddPlan(productID int64, p partnerclient.PlanInfo) {
 // same ID. sv can be ordered with the plans in sv.ConnectionPlanIDs. An empty purchaseType
 // becomes "purchase".
 func (s *Sim) AddService(productID int64, sv partnerclient.ServiceInfo) {
-	sv.PurchaseType = cmp.Or(sv.PurchaseType, partnerclient.PurchaseTypePurchase)
+	sv.PurchaseType = cmp.Or(sv.PurchaseType, purchaseTypePurchase)
 	sv.ConnectionPlanIDs = slices.Clone(sv.ConnectionPlanIDs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,9 +225,9 @@ func (s *Sim) AddSubordinateUser(u partnerclient.SubordinateUser) {
 }
 
 // AddProduct adds an existing PBX of productID, or replaces the one with the same SN. Empty
-// fields are filled in: a new SN, an activation code, activation status "activated", plan
-// status "active", the plan's and services' names from the catalogue, create time now and
-// plan expiry a year later.
+// fields are filled in: a new SN, an activation code, activation status "activated", plan and
+// service status "subscribing", the plan's and services' names from the catalogue, create time
+// now and plan expiry a year later.
 func (s *Sim) AddProduct(productID int64, p partnerclient.Product) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,7 +239,7 @@ func (s *Sim) AddProduct(productID int64, p partnerclient.Product) {
 		p.ActivationCode = s.newActivationCode()
 	}
 	p.ActivationStatus = cmp.Or(p.ActivationStatus, "activated")
-	p.PlanStatus = cmp.Or(p.PlanStatus, "active")
+	p.PlanStatus = cmp.Or(p.PlanStatus, statusSubscribing)
 	if p.CreateTime == 0 {
 		p.CreateTime = partnerclient.FromTime(now)
 	}
@@ -252,7 +255,7 @@ func (s *Sim) AddProduct(productID int64, p partnerclient.Product) {
 		if info, ok := o.service(sv.ServiceID); ok && sv.ServiceName == "" {
 			p.ServiceList[i].ServiceName = info.ServiceName
 		}
-		p.ServiceList[i].ServiceStatus = cmp.Or(sv.ServiceStatus, "active")
+		p.ServiceList[i].ServiceStatus = cmp.Or(sv.ServiceStatus, statusSubscribing)
 		if sv.ServiceExpireDate == 0 {
 			p.ServiceList[i].ServiceExpireDate = p.PlanExpireDate
 		}

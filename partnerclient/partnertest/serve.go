@@ -2,6 +2,7 @@ package partnertest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -58,21 +59,13 @@ const (
 // reply is the answer to one request, decided before it is written.
 type reply struct {
 	status     int
+	envStatus  int // the envelope's status when it differs from the HTTP status
 	code       string
 	detail     string
 	result     any
 	retryAfter string
 	allow      string
 	reset      bool
-}
-
-// envelope is the body of every answer.
-type envelope struct {
-	Code          string `json:"code"`
-	DetailMessage string `json:"detailMessage"`
-	RequestID     string `json:"requestId"`
-	Result        any    `json:"result"`
-	Status        int    `json:"status"`
 }
 
 func success(result any) reply {
@@ -123,17 +116,17 @@ type route struct {
 }
 
 var routes = map[string]route{
-	partnerclient.PathToken:             {partnerclient.EndpointToken, http.MethodPost, (*Sim).handleToken},
-	partnerclient.PathProductList:       {partnerclient.EndpointProductList, http.MethodGet, (*Sim).handleProductList},
-	partnerclient.PathProductDetails:    {partnerclient.EndpointProductDetails, http.MethodGet, (*Sim).handleProductDetails},
-	partnerclient.PathPurchaseInfo:      {partnerclient.EndpointPurchaseInfo, http.MethodGet, (*Sim).handlePurchaseInfo},
-	partnerclient.PathBillingContacts:   {partnerclient.EndpointBillingContacts, http.MethodGet, (*Sim).handleBillingContacts},
-	partnerclient.PathSubordinateUsers:  {partnerclient.EndpointSubordinateUsers, http.MethodGet, (*Sim).handleSubordinateUsers},
-	partnerclient.PathCreateOrder:       {partnerclient.EndpointCreateOrder, http.MethodPost, (*Sim).handleCreateOrder},
-	partnerclient.PathOrderList:         {partnerclient.EndpointOrderList, http.MethodGet, (*Sim).handleOrderList},
-	partnerclient.PathAutoRenewStatus:   {partnerclient.EndpointAutoRenewStatus, http.MethodGet, (*Sim).handleAutoRenewStatus},
-	partnerclient.PathEnableAutoRenewal: {partnerclient.EndpointEnableAutoRenewal, http.MethodPost, (*Sim).handleEnableAutoRenewal},
-	partnerclient.PathActivationCode:    {partnerclient.EndpointActivationCode, http.MethodGet, (*Sim).handleActivationCode},
+	pathToken:             {partnerclient.EndpointToken, http.MethodPost, (*Sim).handleToken},
+	pathProductList:       {partnerclient.EndpointProductList, http.MethodGet, (*Sim).handleProductList},
+	pathProductDetails:    {partnerclient.EndpointProductDetails, http.MethodGet, (*Sim).handleProductDetails},
+	pathPurchaseInfo:      {partnerclient.EndpointPurchaseInfo, http.MethodGet, (*Sim).handlePurchaseInfo},
+	pathBillingContacts:   {partnerclient.EndpointBillingContacts, http.MethodGet, (*Sim).handleBillingContacts},
+	pathSubordinateUsers:  {partnerclient.EndpointSubordinateUsers, http.MethodGet, (*Sim).handleSubordinateUsers},
+	pathCreateOrder:       {partnerclient.EndpointCreateOrder, http.MethodPost, (*Sim).handleCreateOrder},
+	pathOrderList:         {partnerclient.EndpointOrderList, http.MethodGet, (*Sim).handleOrderList},
+	pathAutoRenewStatus:   {partnerclient.EndpointAutoRenewStatus, http.MethodGet, (*Sim).handleAutoRenewStatus},
+	pathEnableAutoRenewal: {partnerclient.EndpointEnableAutoRenewal, http.MethodPost, (*Sim).handleEnableAutoRenewal},
+	pathActivationCode:    {partnerclient.EndpointActivationCode, http.MethodGet, (*Sim).handleActivationCode},
 }
 
 var orderDetailsRoute = route{partnerclient.EndpointOrderDetails, http.MethodGet, (*Sim).handleOrderDetails}
@@ -142,7 +135,7 @@ func findRoute(path string) (route, bool) {
 	if rt, ok := routes[path]; ok {
 		return rt, true
 	}
-	if id, ok := strings.CutPrefix(path, partnerclient.PathOrderDetailsPrefix); ok && !strings.Contains(id, "/") {
+	if id, ok := strings.CutPrefix(path, pathOrderDetailsPrefix); ok && !strings.Contains(id, "/") {
 		return orderDetailsRoute, true
 	}
 	return route{}, false
@@ -164,6 +157,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, found := findRoute(r.URL.Path)
 	rec.Endpoint = rt.ep
+	if loc, status, ok := s.redirect(r); ok {
+		rec.Status = status
+		s.record(rec) // Body not read: nothing is carried out, and no secret is kept
+		w.Header().Set("Location", loc)
+		w.WriteHeader(status)
+		return
+	}
 	body, tooLarge := readBody(r)
 	rec.Body = body
 	if rt.ep == partnerclient.EndpointToken {
@@ -254,7 +254,7 @@ func write(w http.ResponseWriter, rep reply) {
 		DetailMessage: rep.detail,
 		RequestID:     newRequestID(),
 		Result:        rep.result,
-		Status:        rep.status,
+		Status:        cmp.Or(rep.envStatus, rep.status),
 	}
 	b, err := json.Marshal(env)
 	if err != nil {
@@ -270,7 +270,7 @@ func write(w http.ResponseWriter, rep reply) {
 	if rep.allow != "" {
 		h.Set("Allow", rep.allow)
 	}
-	w.WriteHeader(env.Status)
+	w.WriteHeader(rep.status)
 	_, _ = w.Write(b)
 }
 
@@ -382,26 +382,6 @@ func paging(q url.Values) (pageNo, pageSize int, rep reply, ok bool) {
 		return 0, 0, invalid("pageSize", tagMin, "pageSize must be at least 1"), false
 	}
 	return int(no), int(size), reply{}, true
-}
-
-// page cuts one page out of items.
-func page[T any](items []T, pageNo, pageSize int) partnerclient.Page[T] {
-	total := len(items)
-	p := partnerclient.Page[T]{
-		Count:    total,
-		PageNo:   pageNo,
-		PageSize: pageSize,
-		Results:  []T{},
-		Total:    total,
-	}
-	if total > 0 {
-		p.TotalPage = (total-1)/pageSize + 1
-	}
-	if pageNo <= p.TotalPage {
-		start := (pageNo - 1) * pageSize
-		p.Results = items[start:min(total, start+pageSize)]
-	}
-	return p
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -61,6 +61,9 @@ type Sim struct {
 	refusalMessage  string
 	orderStatus     string
 	activationDelay int
+
+	hostile      Hostile
+	hostileSince time.Time // when hostile was set, for RedirectFor
 }
 
 // Option configures a Sim.
@@ -126,7 +129,7 @@ func New(opts ...Option) *Sim {
 		products:     make(map[string]*product),
 		numbers:      make(map[string]bool),
 		nextOrderID:  firstOrderID,
-		orderStatus:  partnerclient.OrderSucceed,
+		orderStatus:  statusSucceed,
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -136,6 +139,7 @@ func New(opts ...Option) *Sim {
 		_, _ = crand.Read(b[:])
 		s.seed = int64(binary.LittleEndian.Uint64(b[:]))
 	}
+	s.hostileSince = s.clock()
 	s.rng = rand.New(rand.NewPCG(uint64(s.seed), uint64(s.seed)^0x9e3779b97f4a7c15))
 	if !s.noSeedData {
 		s.seedData()
