@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,6 +96,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
+	c.hc = noRedirects(c.hc)
 	c.limiter = rate.NewLimiter(rate.Inf, 0)
 	if c.rps > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(c.rps), c.burst)
@@ -154,6 +157,16 @@ func defaultHTTPClient() *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}}
+}
+
+// noRedirects returns a copy of hc that never follows a redirect: a 3xx answer comes back
+// as it is, and send refuses it. Following one would re-send the token form (client
+// secret included) or the access token to wherever the Location points. The caller's
+// client is copied, not changed.
+func noRedirects(hc *http.Client) *http.Client {
+	cp := *hc
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
 }
 
 // String describes the client without secrets.
@@ -221,6 +234,7 @@ type request struct {
 type response struct {
 	result    []byte // the envelope's result
 	status    int
+	envStatus int // the envelope's status, 0 if absent
 	requestID string
 }
 
@@ -264,6 +278,11 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 		RetryAfter: parseRetryAfter(hresp.Header.Get("Retry-After"), c.now()),
 		Sent:       true,
 	}
+	if hresp.StatusCode >= 300 && hresp.StatusCode < 400 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(hresp.Body, 4<<10)) // let the connection be reused
+		e.Err = &redirectError{target: c.redactLocation(hresp)}
+		return resp, e
+	}
 	raw, err := readBody(hresp)
 	if err != nil {
 		e.Err = fmt.Errorf("read body: %w", c.redactErr(err))
@@ -276,6 +295,7 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 		return resp, e
 	}
 	e.RequestID = string(env.RequestID)
+	e.EnvelopeStatus = int(env.Status)
 	if env.Code != CodeSuccess {
 		e.Code = c.redact(string(env.Code))
 		e.Message = c.redact(string(env.DetailMessage))
@@ -285,8 +305,48 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 		return resp, e
 	}
 	resp.result = env.Result
+	resp.envStatus = int(env.Status)
 	resp.requestID = string(env.RequestID)
 	return resp, nil
+}
+
+// redirectError is the cause of an *Error whose answer was a redirect; it wraps ErrRedirect
+// and names the target.
+type redirectError struct{ target string }
+
+func (r *redirectError) Error() string {
+	return "redirect to " + r.target + " refused: fulfil only talks to the configured partner origin"
+}
+
+func (r *redirectError) Unwrap() error { return ErrRedirect }
+
+// maxLocation bounds the redirect target quoted in an error.
+const maxLocation = 200
+
+// redactLocation returns a redirect's target for an error message: resolved against the
+// request, without user info or query (either may carry a credential, escaped or not), with
+// any secret or token removed, and at most maxLocation bytes.
+func (c *Client) redactLocation(resp *http.Response) string {
+	loc, err := resp.Location()
+	var s string
+	switch {
+	case err == nil:
+		u := *loc
+		u.User, u.Fragment, u.RawFragment = nil, "", ""
+		if u.RawQuery != "" || u.ForceQuery {
+			u.RawQuery, u.ForceQuery = "…", false
+		}
+		s = u.String()
+	case errors.Is(err, http.ErrNoLocation):
+		return "(no Location)"
+	default:
+		s = strconv.Quote(resp.Header.Get("Location"))
+	}
+	s = c.redact(s)
+	if len(s) > maxLocation {
+		s = s[:maxLocation] + "…"
+	}
+	return s
 }
 
 // readBody reads at most maxBody bytes of a response body, in one buffer of the announced
@@ -331,7 +391,7 @@ func decodeResult[T any](ep Endpoint, resp response, decode func(json.RawMessage
 	v, err := decode(resp.result)
 	if err != nil {
 		var zero T
-		return zero, &Error{Endpoint: ep, StatusCode: resp.status, Code: CodeSuccess, RequestID: resp.requestID, Sent: true, Err: err}
+		return zero, &Error{Endpoint: ep, StatusCode: resp.status, EnvelopeStatus: resp.envStatus, Code: CodeSuccess, RequestID: resp.requestID, Sent: true, Err: err}
 	}
 	return v, nil
 }

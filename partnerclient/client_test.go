@@ -201,26 +201,39 @@ func TestCallErrors(t *testing.T) {
 		want        Outcome
 		wantIs      error
 		wantStatus  int
+		wantEnv     int
 		wantCode    string
 		wantRetry   time.Duration
 		wantRequest string
 	}{
 		{name: "validation", give: answer{400, nil, env(400, CodeValidationFailed)}, sideEffect: true,
-			want: OutcomePermanent, wantIs: ErrValidation, wantStatus: 400, wantCode: CodeValidationFailed, wantRequest: "req-9"},
+			want: OutcomePermanent, wantIs: ErrValidation, wantStatus: 400, wantEnv: 400, wantCode: CodeValidationFailed, wantRequest: "req-9"},
 		{name: "not found", give: answer{404, nil, env(404, CodeNotFound)},
-			want: OutcomePermanent, wantIs: ErrNotFound, wantStatus: 404, wantCode: CodeNotFound, wantRequest: "req-9"},
+			want: OutcomePermanent, wantIs: ErrNotFound, wantStatus: 404, wantEnv: 404, wantCode: CodeNotFound, wantRequest: "req-9"},
 		{name: "forbidden", give: answer{403, nil, env(403, "ip_forbidden")}, sideEffect: true,
-			want: OutcomePermanent, wantStatus: 403, wantCode: "ip_forbidden", wantRequest: "req-9"},
-		{name: "business refusal 200", give: answer{200, nil, env(200, "insufficient_balance")}, sideEffect: true,
-			want: OutcomePermanent, wantStatus: 200, wantCode: "insufficient_balance", wantRequest: "req-9"},
+			want: OutcomePermanent, wantStatus: 403, wantEnv: 403, wantCode: "ip_forbidden", wantRequest: "req-9"},
+		{name: "undocumented code 200 side effect", give: answer{200, nil, env(200, "insufficient_balance")}, sideEffect: true,
+			want: OutcomeUnknown, wantStatus: 200, wantEnv: 200, wantCode: "insufficient_balance", wantRequest: "req-9"},
+		{name: "undocumented code without status side effect", give: answer{200, nil, `{"code":"insufficient_balance","requestId":"req-9"}`}, sideEffect: true,
+			want: OutcomeUnknown, wantStatus: 200, wantCode: "insufficient_balance", wantRequest: "req-9"},
+		{name: "envelope 400 in a 200 side effect", give: answer{200, nil, env(400, "insufficient_balance")}, sideEffect: true,
+			want: OutcomePermanent, wantStatus: 200, wantEnv: 400, wantCode: "insufficient_balance", wantRequest: "req-9"},
+		{name: "business refusal 200 read", give: answer{200, nil, env(200, "no_permission")},
+			want: OutcomePermanent, wantStatus: 200, wantEnv: 200, wantCode: "no_permission", wantRequest: "req-9"},
+		{name: "envelope 500 in a 200 read", give: answer{200, nil, env(500, "system_error")},
+			want: OutcomeRetryable, wantStatus: 200, wantEnv: 500, wantCode: "system_error", wantRequest: "req-9"},
+		{name: "envelope 500 in a 200 side effect", give: answer{200, nil, env(500, "system_error")}, sideEffect: true,
+			want: OutcomeUnknown, wantStatus: 200, wantEnv: 500, wantCode: "system_error", wantRequest: "req-9"},
+		{name: "envelope 500 in an undecodable 200 read", give: answer{200, nil, `{"code":"success","requestId":"req-9","result":"nope","status":500}`},
+			want: OutcomeRetryable, wantStatus: 200, wantEnv: 500, wantCode: CodeSuccess, wantRequest: "req-9"},
 		{name: "429 seconds", give: answer{429, map[string]string{"Retry-After": "3"}, env(429, CodeTooManyRequests)}, sideEffect: true,
-			want: OutcomeRetryable, wantIs: ErrRateLimited, wantStatus: 429, wantCode: CodeTooManyRequests, wantRetry: 3 * time.Second, wantRequest: "req-9"},
+			want: OutcomeRetryable, wantIs: ErrRateLimited, wantStatus: 429, wantEnv: 429, wantCode: CodeTooManyRequests, wantRetry: 3 * time.Second, wantRequest: "req-9"},
 		{name: "429 date", give: answer{429, map[string]string{"Retry-After": newFakeClock().Now().Add(time.Minute).Format(http.TimeFormat)}, `{}`},
 			want: OutcomeRetryable, wantIs: ErrRateLimited, wantStatus: 429, wantRetry: time.Minute},
 		{name: "503 read", give: answer{503, nil, "<html>unavailable</html>"},
 			want: OutcomeRetryable, wantStatus: 503},
 		{name: "503 side effect", give: answer{503, nil, env(503, "busy")}, sideEffect: true,
-			want: OutcomeUnknown, wantStatus: 503, wantCode: "busy", wantRequest: "req-9"},
+			want: OutcomeUnknown, wantStatus: 503, wantEnv: 503, wantCode: "busy", wantRequest: "req-9"},
 		{name: "2xx garbage read", give: answer{200, nil, `{"code":"success","result":"nope"}`},
 			want: OutcomeRetryable, wantStatus: 200, wantCode: CodeSuccess},
 		{name: "2xx garbage side effect", give: answer{200, nil, `{"code":"succ`}, sideEffect: true,
@@ -254,8 +267,8 @@ func TestCallErrors(t *testing.T) {
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tt.wantIs)
 			}
-			if e.StatusCode != tt.wantStatus || e.Code != tt.wantCode || e.RetryAfter != tt.wantRetry || e.RequestID != tt.wantRequest || !e.Sent {
-				t.Errorf("got status %d code %q retry %v request %q sent %v", e.StatusCode, e.Code, e.RetryAfter, e.RequestID, e.Sent)
+			if e.StatusCode != tt.wantStatus || e.EnvelopeStatus != tt.wantEnv || e.Code != tt.wantCode || e.RetryAfter != tt.wantRetry || e.RequestID != tt.wantRequest || !e.Sent {
+				t.Errorf("got status %d envelope status %d code %q retry %v request %q sent %v", e.StatusCode, e.EnvelopeStatus, e.Code, e.RetryAfter, e.RequestID, e.Sent)
 			}
 			if _, _, n := f.counts(); n != 1 {
 				t.Errorf("%d requests, want 1 (no retries)", n)

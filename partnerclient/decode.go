@@ -22,6 +22,35 @@ type envelope struct {
 	DetailMessage FlexString      `json:"detailMessage"`
 	RequestID     FlexString      `json:"requestId"`
 	Result        json.RawMessage `json:"result"`
+	Status        envStatus       `json:"status"`
+}
+
+// envStatus is the envelope's status field, documented as an Integer holding the HTTP
+// status of the request. It takes a number or a numeric string; any other value, or a
+// number outside 100-599, reads as 0 (absent) instead of failing the whole answer.
+type envStatus int
+
+// UnmarshalJSON never fails and never allocates.
+func (s *envStatus) UnmarshalJSON(b []byte) error {
+	*s = 0
+	b = bytes.TrimSpace(b)
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' {
+		b = bytes.TrimSpace(b[1 : n-1])
+	}
+	if len(b) != 3 {
+		return nil
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return nil
+		}
+		v = v*10 + int(c-'0')
+	}
+	if v >= 100 && v <= 599 {
+		*s = envStatus(v)
+	}
+	return nil
 }
 
 var errNotObject = errors.New("body is not a JSON object")

@@ -26,18 +26,28 @@
 //
 // # Errors
 //
-// A failed call returns an *Error carrying the endpoint, HTTP status, envelope code,
-// detail message, request ID, Retry-After and whether the request was sent; it matches
-// ErrNotFound, ErrValidation, ErrUnauthorized and ErrRateLimited with errors.Is. A call
-// succeeds only when the envelope code is "success". Classify turns any error into an
-// Outcome (see its rules):
+// A failed call returns an *Error carrying the endpoint, HTTP status, the envelope's
+// status field (EnvelopeStatus), envelope code, detail message, request ID, Retry-After
+// and whether the request was sent; it matches ErrNotFound, ErrValidation,
+// ErrUnauthorized, ErrRateLimited and ErrRedirect with errors.Is. A call succeeds only
+// when the envelope code is "success". Classify turns any error into an Outcome; its doc
+// comment is the one table of rules. In short:
 //
-//   - OutcomeRetryable: no response before sending, 429, 5xx or an unreadable 2xx of a
-//     read-only call, and transport errors of read-only calls;
-//   - OutcomeUnknown: a side-effecting call that was sent and then got no answer, a 5xx,
-//     or an unreadable 2xx;
-//   - OutcomePermanent: 4xx (validation, not found, forbidden, bad credentials), a 2xx
-//     business refusal, and errors that are not *Error such as ErrMissingCredentials.
+//   - OutcomeRetryable: a read-only call that got no answer, a redirect, a 429, a 5xx
+//     (also a 200 whose envelope status is 5xx) or an unreadable 2xx;
+//   - OutcomeUnknown: a side-effecting call that was sent and got no answer, a redirect,
+//     a 5xx, an unreadable 2xx, or any answer that is not a documented refusal;
+//   - OutcomePermanent: the documented refusals — parameter_validation_failed,
+//     resource_not_found or 404, an auth failure, another 4xx (not 408 or 429) — a
+//     business refusal of a read-only call, and errors that are not *Error such as
+//     ErrMissingCredentials.
+//
+// # Redirects
+//
+// The client never follows a redirect, with its own HTTP client or one passed with
+// WithHTTPClient: following one would send the token form (client secret included) or the
+// access token to wherever the Location points. A 3xx answer is an *Error wrapping
+// ErrRedirect that names the target (without user info or query).
 //
 // Error values, String and the debug logs never contain the client secret or a token.
 //

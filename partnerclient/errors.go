@@ -1,6 +1,7 @@
 package partnerclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,33 +25,42 @@ const (
 const maxRetryAfter = 24 * time.Hour
 
 // Sentinel errors. An *Error matches ErrNotFound, ErrValidation, ErrUnauthorized and
-// ErrRateLimited through errors.Is by its envelope code or HTTP status.
+// ErrRateLimited through errors.Is by its envelope code or its status (the HTTP status, or
+// for a 2xx answer the envelope's status), and ErrRedirect through its Err.
 var (
-	// ErrNotFound matches code resource_not_found and HTTP 404.
+	// ErrNotFound matches code resource_not_found and status 404.
 	ErrNotFound = errors.New("partnerclient: resource not found")
 	// ErrValidation matches code parameter_validation_failed.
 	ErrValidation = errors.New("partnerclient: parameter validation failed")
 	// ErrUnauthorized matches HTTP 401 and codes token_invalid and invalid_client.
 	ErrUnauthorized = errors.New("partnerclient: unauthorized")
-	// ErrRateLimited matches HTTP 429 and code too_many_requests.
+	// ErrRateLimited matches status 429 and code too_many_requests.
 	ErrRateLimited = errors.New("partnerclient: rate limited")
 	// ErrInvalidOption is wrapped by every error New returns for a bad option or base URL.
 	ErrInvalidOption = errors.New("partnerclient: invalid option")
 	// ErrMissingCredentials is returned by every call of a client without a client ID
 	// and secret. It is permanent.
 	ErrMissingCredentials = errors.New("partnerclient: missing client credentials")
+	// ErrRedirect is wrapped by the Err of an *Error whose answer was a redirect (HTTP 3xx).
+	// The client never follows one: the request, its client secret or access token
+	// included, goes to the configured partner origin only.
+	ErrRedirect = errors.New("partnerclient: redirect refused")
 )
 
 // Error is a failed partner API call: a transport failure, an undecodable response, or
 // an envelope whose code is not "success". It never contains the client secret or a token.
 type Error struct {
 	Endpoint   Endpoint
-	StatusCode int             // HTTP status, 0 if no response was received
-	Code       string          // envelope code
-	Message    string          // envelope detailMessage
-	RequestID  string          // envelope requestId, for Yeastar support
-	Result     json.RawMessage // envelope result: error detail, e.g. the field that failed validation
-	RetryAfter time.Duration   // from the Retry-After header (seconds or HTTP date)
+	StatusCode int // HTTP status, 0 if no response was received
+	// EnvelopeStatus is the envelope's status field, documented as the HTTP status of the
+	// request; 0 when the body had none (or no body was decoded). It may differ from
+	// StatusCode: a 200 whose envelope says 500 is a server error.
+	EnvelopeStatus int
+	Code           string          // envelope code
+	Message        string          // envelope detailMessage
+	RequestID      string          // envelope requestId, for Yeastar support
+	Result         json.RawMessage // envelope result: error detail, e.g. the field that failed validation
+	RetryAfter     time.Duration   // from the Retry-After header (seconds or HTTP date)
 	// Sent reports that the request may have reached the server: all its bytes were
 	// written or a response was received.
 	Sent bool
@@ -67,6 +77,11 @@ func (e *Error) Error() string {
 	if e.StatusCode != 0 {
 		b.WriteString(" ")
 		b.WriteString(strconv.Itoa(e.StatusCode))
+	}
+	if e.EnvelopeStatus != 0 && e.EnvelopeStatus != e.StatusCode {
+		b.WriteString(" (envelope status ")
+		b.WriteString(strconv.Itoa(e.EnvelopeStatus))
+		b.WriteString(")")
 	}
 	if e.Code != "" {
 		b.WriteString(" ")
@@ -102,13 +117,13 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
-		return e.Code == CodeNotFound || e.StatusCode == http.StatusNotFound
+		return e.Code == CodeNotFound || e.effectiveStatus() == http.StatusNotFound
 	case ErrValidation:
 		return e.Code == CodeValidationFailed
 	case ErrUnauthorized:
 		return e.authFailure() || e.Code == CodeInvalidClient
 	case ErrRateLimited:
-		return e.StatusCode == http.StatusTooManyRequests || e.Code == CodeTooManyRequests
+		return e.effectiveStatus() == http.StatusTooManyRequests || e.Code == CodeTooManyRequests
 	}
 	return false
 }
@@ -154,23 +169,38 @@ func (o Outcome) String() string {
 }
 
 // Classify decides what a failed call means for the caller. It is a pure function of
-// err and returns the outcome with a short reason. A side-effecting call is one whose
-// Endpoint.SideEffect() is true (create_order, enable_auto_renewal). The rules, in order:
+// err and returns the outcome with a short reason. This comment is the one table of its
+// rules.
 //
-//  1. No response (the caller's context was canceled or timed out, the rate limiter
-//     gave up, a transport error or timeout): Unknown if the call has a side effect
-//     and the request was Sent, otherwise Retryable. A bare context error that is not
-//     an *Error is Retryable.
-//  2. HTTP 429: Retryable; the caller honours Error.RetryAfter.
-//  3. HTTP 5xx: Unknown if the call has a side effect and was Sent, otherwise Retryable.
-//  4. HTTP 2xx with a body or result that cannot be decoded: Unknown if the call has a
-//     side effect, otherwise Retryable.
-//  5. HTTP 401 or an auth code (token_invalid, invalid_client) — what remains after the
-//     client's one re-authentication, or bad credentials: Permanent (configuration).
-//  6. HTTP 400 parameter_validation_failed, 404 resource_not_found, 403 and any other
-//     4xx: Permanent.
-//  7. HTTP 2xx with a code other than "success" (a business refusal): Permanent.
-//  8. An error that is not an *Error (e.g. ErrMissingCredentials): Permanent.
+// A side-effecting call is one whose Endpoint.SideEffect() is true (create_order,
+// enable_auto_renewal). The effective status of an answer is its HTTP status when that is
+// not 2xx, otherwise the envelope's status field (Error.EnvelopeStatus) when present and
+// not 2xx, otherwise the HTTP status. The rules, first match wins:
+//
+//  1. Not an *Error: a context error (canceled, deadline) is Retryable, anything else
+//     (e.g. ErrMissingCredentials) Permanent.
+//  2. No response (the caller's context ended, the rate limiter gave up, a transport
+//     error or timeout): Unknown if the call has a side effect and was Sent, otherwise
+//     Retryable.
+//  3. A redirect (HTTP 3xx, never followed; Err wraps ErrRedirect): Unknown if the call
+//     has a side effect and was Sent (a hostile proxy may have acted), otherwise
+//     Retryable.
+//  4. Effective status 429: Retryable; the caller honours Error.RetryAfter.
+//  5. Effective status 5xx (also an HTTP 200 whose envelope says 500): Unknown if the call
+//     has a side effect and was Sent, otherwise Retryable.
+//  6. HTTP 2xx whose body or result cannot be decoded, or lacks a field fulfil needs
+//     (Err is set): Unknown if the call has a side effect, otherwise Retryable.
+//  7. An auth failure: HTTP 401, code token_invalid or invalid_client (what remains after
+//     the client's one re-authentication, or bad credentials; the request was not run):
+//     Permanent.
+//  8. Code parameter_validation_failed: Permanent.
+//  9. Code resource_not_found, or effective status 404: Permanent.
+//  10. Effective status 4xx other than 408 and 429 (403, 409, ...): Permanent.
+//  11. Anything else on a side-effecting call (an HTTP 2xx with an undocumented code and
+//     an envelope status that is 2xx or absent, a 408, a 1xx): Unknown — the order may
+//     exist; look it up before sending again.
+//  12. Anything else on a read-only call: a 4xx (408) is Permanent; a 2xx with a code
+//     other than "success" is a business refusal, Permanent.
 //
 // Classify(nil) returns OutcomePermanent with reason "no error"; callers classify
 // failures only.
@@ -186,32 +216,59 @@ func Classify(err error) (Outcome, string) {
 		return OutcomePermanent, "not a partner API error"
 	}
 	side := e.Endpoint.SideEffect()
-	switch s := e.StatusCode; {
-	case s == 0:
+	unknownIfSent := func(reason string) (Outcome, string) {
 		if side && e.Sent {
-			return OutcomeUnknown, "no response after the request was sent"
+			return OutcomeUnknown, reason + " after the request was sent"
 		}
-		return OutcomeRetryable, "no response"
+		return OutcomeRetryable, reason
+	}
+	s := e.effectiveStatus()
+	switch {
+	case e.StatusCode == 0:
+		return unknownIfSent("no response")
+	case e.redirect():
+		return unknownIfSent("redirect refused")
 	case s == http.StatusTooManyRequests:
 		return OutcomeRetryable, "rate limited"
 	case s >= 500:
-		if side && e.Sent {
-			return OutcomeUnknown, "server error after the request was sent"
-		}
-		return OutcomeRetryable, "server error"
-	case s >= 200 && s < 300 && e.Err != nil:
+		return unknownIfSent("server error")
+	case is2xx(e.StatusCode) && e.Err != nil:
 		if side {
 			return OutcomeUnknown, "undecodable success response"
 		}
 		return OutcomeRetryable, "undecodable response"
 	case e.Is(ErrUnauthorized):
 		return OutcomePermanent, "unauthorized"
+	case e.Code == CodeValidationFailed:
+		return OutcomePermanent, "validation failed"
+	case e.Code == CodeNotFound || s == http.StatusNotFound:
+		return OutcomePermanent, "not found"
+	case s >= 400 && s < 500 && s != http.StatusRequestTimeout:
+		return OutcomePermanent, "client error " + strconv.Itoa(s)
+	case side:
+		return OutcomeUnknown, "undocumented answer " + strconv.Itoa(s) + " " + cmp.Or(e.Code, "(no code)")
 	case s >= 400 && s < 500:
 		return OutcomePermanent, "client error " + strconv.Itoa(s)
-	case s >= 200 && s < 300:
+	case is2xx(s):
 		return OutcomePermanent, "refused: " + e.Code
 	}
-	return OutcomePermanent, "unexpected status " + strconv.Itoa(e.StatusCode)
+	return OutcomePermanent, "unexpected status " + strconv.Itoa(s)
+}
+
+func is2xx(status int) bool { return status >= 200 && status < 300 }
+
+// effectiveStatus is the HTTP status when it is not 2xx, otherwise the envelope's status
+// when present and not 2xx, otherwise the HTTP status.
+func (e *Error) effectiveStatus() int {
+	if is2xx(e.StatusCode) && e.EnvelopeStatus != 0 && !is2xx(e.EnvelopeStatus) {
+		return e.EnvelopeStatus
+	}
+	return e.StatusCode
+}
+
+// redirect reports whether the answer was a redirect, which the client never follows.
+func (e *Error) redirect() bool {
+	return e.StatusCode >= 300 && e.StatusCode < 400 || errors.Is(e.Err, ErrRedirect)
 }
 
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.

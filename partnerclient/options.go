@@ -45,7 +45,9 @@ func WithCredentials(clientID, clientSecret string) Option {
 }
 
 // WithHTTPClient replaces the default HTTP client (a keep-alive transport tuned for
-// many concurrent calls to one host). Its Timeout, if set, also bounds each request.
+// many concurrent calls to one host). Its Timeout, if set, also bounds each request. The
+// client uses a copy of hc whose CheckRedirect refuses every redirect (see ErrRedirect);
+// hc itself is not changed.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
