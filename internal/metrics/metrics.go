@@ -27,6 +27,14 @@ type Metrics struct {
 	inFlight        prometheus.Gauge
 	replays         prometheus.Counter
 	acks            *prometheus.CounterVec
+
+	paused          prometheus.Gauge
+	pauseWaiting    prometheus.Gauge
+	spendWaiting    prometheus.Gauge
+	spendCapHits    *prometheus.CounterVec
+	auditFindings   *prometheus.GaugeVec
+	auditLastSweep  prometheus.Gauge
+	auditSweepsDone *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg (nil: not registered).
@@ -57,10 +65,28 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Stored outcomes republished for a request whose key had finished."}),
 		acks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "acks_total",
 			Help: "Acknowledgements sent, by kind (ack, term, nak)."}, []string{"kind"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "fulfil", Name: "paused",
+			Help: "1 while the account is paused (fulfil pause): no create-order request is sent."}),
+		pauseWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "fulfil", Name: "pause_waiting",
+			Help: "Sagas of this process waiting before create order for the account to be resumed."}),
+		spendWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "fulfil", Name: "spend_cap_waiting",
+			Help: "Sagas of this process waiting before create order for the next spend-cap window."}),
+		spendCapHits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "spend_cap_hits_total",
+			Help: "Create-order sends held back by a spend cap, by window (hour, day)."}, []string{"window"}),
+		auditFindings: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "fulfil", Name: "audit_findings",
+			Help: "Findings of the last audit sweep, by kind (orphan, duplicate, missing, incomplete)."}, []string{"kind"}),
+		auditLastSweep: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "fulfil", Name: "audit_last_sweep_timestamp_seconds",
+			Help: "Unix time at which the last audit sweep (by any worker) finished."}),
+		auditSweepsDone: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "fulfil", Name: "audit_sweeps_total",
+			Help: "Audit sweeps run by this process, by result (ok, error)."}, []string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.sagasStarted, m.sagasFinished, m.sagaDuration, m.stepDuration, m.stepRetries, m.partnerCalls,
-			m.partnerLatency, m.redeliveries, m.reconciliations, m.inFlight, m.replays, m.acks)
+			m.partnerLatency, m.redeliveries, m.reconciliations, m.inFlight, m.replays, m.acks,
+			m.paused, m.pauseWaiting, m.spendWaiting, m.spendCapHits, m.auditFindings, m.auditLastSweep, m.auditSweepsDone)
+		for _, w := range []string{"hour", "day"} {
+			m.spendCapHits.WithLabelValues(w)
+		}
 	}
 	return m
 }
@@ -166,4 +192,60 @@ func callOutcome(ci partnerclient.CallInfo) string {
 		return "business"
 	}
 	return "decode"
+}
+
+// Causes of a wait before create order.
+const (
+	GuardPaused   = "paused"
+	GuardSpendCap = "spend_cap"
+)
+
+// Paused sets the paused gauge.
+func (m *Metrics) Paused(paused bool) {
+	if m != nil {
+		v := 0.0
+		if paused {
+			v = 1
+		}
+		m.paused.Set(v)
+	}
+}
+
+// GuardWaiting adds delta to the sagas waiting before create order for cause (GuardPaused,
+// GuardSpendCap).
+func (m *Metrics) GuardWaiting(cause string, delta float64) {
+	if m == nil {
+		return
+	}
+	switch cause {
+	case GuardPaused:
+		m.pauseWaiting.Add(delta)
+	case GuardSpendCap:
+		m.spendWaiting.Add(delta)
+	}
+}
+
+// SpendCapHit counts a send held back by the spend cap of window (hour, day).
+func (m *Metrics) SpendCapHit(window string) {
+	if m != nil {
+		m.spendCapHits.WithLabelValues(window).Inc()
+	}
+}
+
+// AuditFindings sets the findings gauge of every kind from counts (a kind not in counts is 0)
+// and the time of the sweep.
+func (m *Metrics) AuditFindings(kinds []string, counts map[string]int, at time.Time) {
+	if m != nil {
+		for _, k := range kinds {
+			m.auditFindings.WithLabelValues(k).Set(float64(counts[k]))
+		}
+		m.auditLastSweep.Set(float64(at.UnixNano()) / 1e9)
+	}
+}
+
+// AuditSwept counts a sweep run by this process with result ok or error.
+func (m *Metrics) AuditSwept(result string) {
+	if m != nil {
+		m.auditSweepsDone.WithLabelValues(result).Inc()
+	}
 }
