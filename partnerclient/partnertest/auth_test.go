@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
 
@@ -35,7 +34,7 @@ func TestTokenIssue(t *testing.T) {
 				t.Fatalf("token result %+v", tok)
 			}
 			c.token = tok.Token
-			wantCode(t, c.get(partnerclient.PathBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
+			wantCode(t, c.get(docBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
 		})
 	}
 }
@@ -79,7 +78,7 @@ func TestTokenErrors(t *testing.T) {
 
 func TestTokenRejectsJSON(t *testing.T) {
 	_, c := newServer(t)
-	a := c.postJSON(partnerclient.PathToken, map[string]string{
+	a := c.postJSON(docToken, map[string]string{
 		"grant_type": "pp_credentials", "client_id": partnertest.DefaultClientID,
 		"client_secret": partnertest.DefaultClientSecret,
 	})
@@ -115,7 +114,7 @@ func TestTokenRefreshRotates(t *testing.T) {
 	wantCode(t, refresh(first.RefreshToken), http.StatusUnauthorized, partnertest.CodeTokenInvalid)
 
 	c.token = second.Token
-	wantCode(t, c.get(partnerclient.PathBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
+	wantCode(t, c.get(docBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
 	wantCode(t, refresh(second.RefreshToken), http.StatusOK, partnertest.CodeSuccess)
 }
 
@@ -123,7 +122,7 @@ func TestTokenExpiry(t *testing.T) {
 	clk := newFakeClock()
 	_, c := newServer(t, partnertest.WithClock(clk.Now))
 	tok := c.login()
-	call := func() answer { return c.get(partnerclient.PathBillingContacts, nil) }
+	call := func() answer { return c.get(docBillingContacts, nil) }
 
 	clk.Advance(30*time.Minute - time.Second)
 	wantCode(t, call(), http.StatusOK, partnertest.CodeSuccess)
@@ -173,21 +172,21 @@ func TestExpireAndRevokeTokens(t *testing.T) {
 	srv, c := newServer(t)
 	tok := c.login()
 	srv.ExpireTokens()
-	wantCode(t, c.get(partnerclient.PathBillingContacts, nil), http.StatusUnauthorized, partnertest.CodeTokenInvalid)
+	wantCode(t, c.get(docBillingContacts, nil), http.StatusUnauthorized, partnertest.CodeTokenInvalid)
 
 	a := c.tokenForm(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
 	wantCode(t, a, http.StatusOK, partnertest.CodeSuccess)
 	var next tokenResult
 	a.decode(t, &next)
 	c.token = next.Token
-	wantCode(t, c.get(partnerclient.PathBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
+	wantCode(t, c.get(docBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
 
 	srv.RevokeRefreshTokens()
-	wantCode(t, c.get(partnerclient.PathBillingContacts, nil), http.StatusUnauthorized, partnertest.CodeTokenInvalid)
+	wantCode(t, c.get(docBillingContacts, nil), http.StatusUnauthorized, partnertest.CodeTokenInvalid)
 	a = c.tokenForm(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next.RefreshToken}})
 	wantCode(t, a, http.StatusUnauthorized, partnertest.CodeTokenInvalid)
 	c.login()
-	wantCode(t, c.get(partnerclient.PathBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
+	wantCode(t, c.get(docBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
 }
 
 func TestAuthFailures(t *testing.T) {
@@ -211,7 +210,7 @@ func TestAuthFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, c := newServer(t)
 			c.login()
-			a := c.send(http.MethodGet, partnerclient.PathBillingContacts, nil, "", nil, tt.edit)
+			a := c.send(http.MethodGet, docBillingContacts, nil, "", nil, tt.edit)
 			wantCode(t, a, tt.wantStatus, tt.wantCode)
 		})
 	}
@@ -219,7 +218,7 @@ func TestAuthFailures(t *testing.T) {
 
 func TestUserAgentRequiredOnTokenCall(t *testing.T) {
 	_, c := newServer(t)
-	a := c.send(http.MethodPost, partnerclient.PathToken, nil, "application/x-www-form-urlencoded",
+	a := c.send(http.MethodPost, docToken, nil, "application/x-www-form-urlencoded",
 		[]byte("grant_type=pp_credentials&client_id=fulfil-sim&client_secret=fulfil-sim-secret"),
 		func(r *http.Request) { r.Header.Set("User-Agent", "") })
 	wantCode(t, a, http.StatusBadRequest, partnertest.CodeValidationFailed)
@@ -237,11 +236,11 @@ func TestRouting(t *testing.T) {
 		wantCode   string
 	}{
 		{"unknown path", http.MethodGet, "/order/openapi/order/v1/nothing", http.StatusNotFound, partnertest.CodeNotFound},
-		{"GET on POST endpoint", http.MethodGet, partnerclient.PathCreateOrder, http.StatusMethodNotAllowed,
+		{"GET on POST endpoint", http.MethodGet, docCreateOrder, http.StatusMethodNotAllowed,
 			partnertest.CodeMethodNotAllowed},
-		{"POST on GET endpoint", http.MethodPost, partnerclient.PathProductList, http.StatusMethodNotAllowed,
+		{"POST on GET endpoint", http.MethodPost, docProductList, http.StatusMethodNotAllowed,
 			partnertest.CodeMethodNotAllowed},
-		{"GET token", http.MethodGet, partnerclient.PathToken, http.StatusMethodNotAllowed,
+		{"GET token", http.MethodGet, docToken, http.StatusMethodNotAllowed,
 			partnertest.CodeMethodNotAllowed},
 	}
 	for _, tt := range tests {

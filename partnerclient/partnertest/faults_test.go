@@ -37,10 +37,10 @@ func (c *apiClient) callOutcome(ep partnerclient.Endpoint) outcome {
 	)
 	switch ep {
 	case partnerclient.EndpointCreateOrder:
-		a, err = c.do(http.MethodPost, partnerclient.PathCreateOrder, nil, "application/json",
+		a, err = c.do(http.MethodPost, docCreateOrder, nil, "application/json",
 			mustJSON(c.t, newOrder("PO-fault")), nil)
 	case partnerclient.EndpointBillingContacts:
-		a, err = c.do(http.MethodGet, partnerclient.PathBillingContacts, nil, "", nil, nil)
+		a, err = c.do(http.MethodGet, docBillingContacts, nil, "", nil, nil)
 	default:
 		c.t.Fatalf("no call for %s", ep)
 	}
@@ -159,7 +159,7 @@ func TestCommitThenFailStoresOrder(t *testing.T) {
 	srv, c := faultServer(t)
 	srv.FailNext(partnerclient.EndpointCreateOrder, 1, partnertest.FaultCommitThenReset)
 	body := mustJSON(t, newOrder("PO-lost"))
-	if _, err := c.do(http.MethodPost, partnerclient.PathCreateOrder, nil, "application/json", body, nil); err == nil {
+	if _, err := c.do(http.MethodPost, docCreateOrder, nil, "application/json", body, nil); err == nil {
 		t.Fatal("the reply was not lost")
 	}
 	orders := srv.OrdersByPONumber("PO-lost")
@@ -167,8 +167,8 @@ func TestCommitThenFailStoresOrder(t *testing.T) {
 		t.Fatalf("%d orders for the PO", len(orders))
 	}
 	// The order can be found again, as the worker's reconciliation would.
-	var list partnerclient.Page[partnerclient.OrderSummary]
-	c.get(partnerclient.PathOrderList, nil).decode(t, &list)
+	var list pageOf[orderItem]
+	c.get(docOrderList, nil).decode(t, &list)
 	if len(list.Results) != 1 || list.Results[0].OrderNo != orders[0].OrderNo || list.Results[0].PONumber != "PO-lost" {
 		t.Fatalf("order list = %+v", list)
 	}
@@ -192,7 +192,7 @@ func TestRetryAfterHeader(t *testing.T) {
 			ep := partnerclient.EndpointBillingContacts
 			srv.SetFaults(ep, partnertest.Faults{RetryAfter: tt.give})
 			srv.FailNext(ep, 1, partnertest.Fault429)
-			a := c.get(partnerclient.PathBillingContacts, nil)
+			a := c.get(docBillingContacts, nil)
 			wantCode(t, a, http.StatusTooManyRequests, partnertest.CodeTooManyRequests)
 			if got := a.Header.Get("Retry-After"); got != tt.want {
 				t.Fatalf("Retry-After = %q, want %q", got, tt.want)
@@ -244,12 +244,12 @@ func TestLatency(t *testing.T) {
 	srv, c := faultServer(t)
 	srv.SetFaults(partnerclient.EndpointBillingContacts, partnertest.Faults{Latency: latency, Jitter: 10 * time.Millisecond})
 	start := time.Now()
-	wantCode(t, c.get(partnerclient.PathBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
+	wantCode(t, c.get(docBillingContacts, nil), http.StatusOK, partnertest.CodeSuccess)
 	if d := time.Since(start); d < latency {
 		t.Fatalf("answered after %v, want at least %v", d, latency)
 	}
 	start = time.Now()
-	wantCode(t, c.get(partnerclient.PathSubordinateUsers, nil), http.StatusOK, partnertest.CodeSuccess)
+	wantCode(t, c.get(docSubordinateUsers, nil), http.StatusOK, partnertest.CodeSuccess)
 	if d := time.Since(start); d >= latency {
 		t.Fatalf("latency leaked to another endpoint: %v", d)
 	}
@@ -261,7 +261,7 @@ func TestLatencyEndsWithRequestContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := c.do(http.MethodPost, partnerclient.PathCreateOrder, nil, "application/json",
+	_, err := c.do(http.MethodPost, docCreateOrder, nil, "application/json",
 		mustJSON(t, newOrder("PO-slow")), func(r *http.Request) { *r = *r.WithContext(ctx) })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want a deadline", err)

@@ -13,11 +13,117 @@ import (
 	"time"
 
 	"github.com/fulfil/fulfil/internal/clocktest"
-	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
 
 const testUA = "fulfil-test/1"
+
+// The paths of the Partner Portal API guide, written here independently of partnerclient and of
+// the simulator: a route that differs from the documentation fails these tests.
+const (
+	docToken              = "/auth/openapi/v1/oauth/token"
+	docProductList        = "/product/openapi/instance_product/v1/client/instance_product_list"
+	docProductDetails     = "/product/openapi/instance_product/v1/detail"
+	docPurchaseInfo       = "/pricing/openapi/purchase/v1/purchase_product_info"
+	docBillingContacts    = "/user/openapi/user/v1/client/billing_contact_list"
+	docSubordinateUsers   = "/user/openapi/user/v1/client/partner_list"
+	docCreateOrder        = "/order/openapi/order/v1/save"
+	docOrderList          = "/order/openapi/order/v1/page"
+	docOrderDetailsPrefix = "/order/openapi/order/v1/get/"
+	docAutoRenewStatus    = "/order/openapi/order/v1/check/existed_auto_renew"
+	docEnableAutoRenewal  = "/product/openapi/instance_subscription/v1/active"
+	docActivationCode     = "/product/openapi/instance_product/v1/activation_code"
+)
+
+// The wire types of the tests, written from the documentation (and ASSUMED.md where it is cut
+// off), with the documented JSON types: a field the simulator encodes with another type fails
+// to decode.
+
+// pageOf is the documented paging wrapper.
+type pageOf[T any] struct {
+	Count     int `json:"count"`
+	PageNo    int `json:"pageNo"`
+	PageSize  int `json:"pageSize"`
+	Results   []T `json:"results"`
+	Total     int `json:"total"`
+	TotalPage int `json:"totalPage"`
+}
+
+// orderRequest is the body of Create an Order.
+type orderRequest struct {
+	OperationType string      `json:"operationType"`
+	ProductID     int64       `json:"productId"`
+	ProductNo     string      `json:"productNo,omitempty"`
+	PartnerID     int64       `json:"partnerId,omitempty"`
+	AssignID      string      `json:"assignId,omitempty"`
+	BillingID     int64       `json:"billingId"`
+	PONumber      string      `json:"poNumber,omitempty"`
+	ServiceList   []orderLine `json:"serviceList"`
+}
+
+// orderLine is a Service_List item of Create an Order.
+type orderLine struct {
+	ServiceType      string `json:"serviceType"`
+	ServiceID        int64  `json:"serviceId"`
+	ConnectionPlanID int64  `json:"connectionPlanId,omitempty"`
+	Quantity         int    `json:"quantity,omitempty"`
+	PurchaseType     string `json:"purchaseType"`
+	BillingModel     string `json:"billingModel"`
+	BillingCycle     string `json:"billingCycle"`
+	MultiCycle       int    `json:"multiCycle"`
+}
+
+// orderItem is an Order_Info of Query Order List: id is a String, createTime a Long.
+type orderItem struct {
+	CreateTime        int64  `json:"createTime"`
+	CurrencyCode      string `json:"currencyCode"`
+	CustomReferenceNo string `json:"customReferenceNo"`
+	ID                string `json:"id"`
+	InvoiceNo         string `json:"invoiceNo"`
+	OrderNo           string `json:"orderNo"`
+	OrderStatus       string `json:"orderStatus"`
+	PONumber          string `json:"poNumber"`
+	ProductID         int64  `json:"productId"`
+	ProductNo         string `json:"productNo"`
+	OperationType     string `json:"operationType"`
+}
+
+// orderDetails is the result of Get Order Details (ASSUMED.md): productId, id and
+// billingContactId are Strings.
+type orderDetails struct {
+	Basic struct {
+		ProductID   string `json:"productId"`
+		ProductName string `json:"productName"`
+		ProductNo   string `json:"productNo"`
+	} `json:"basicInformation"`
+	Order struct {
+		ID            string `json:"id"`
+		OrderNo       string `json:"orderNo"`
+		OrderStatus   string `json:"orderStatus"`
+		PONumber      string `json:"poNumber"`
+		CreateTime    int64  `json:"createTime"`
+		OperationType string `json:"operationType"`
+		TransactionNo string `json:"transactionNo"`
+	} `json:"orderInformation"`
+	Billing struct {
+		BillingContactID string `json:"billingContactId"`
+		EmailAddress     string `json:"emailAddress"`
+	} `json:"billingInformation"`
+	Summary struct {
+		ServiceList []struct {
+			ServiceType string `json:"serviceType"`
+			ServiceID   string `json:"serviceId"`
+			Quantity    int    `json:"quantity"`
+			MultiCycle  int    `json:"multiCycle"`
+		} `json:"serviceList"`
+	} `json:"orderSummary"`
+}
+
+// activationCode is the documented Code_Info.
+type activationCode struct {
+	Code         string `json:"code"`
+	GenerateTime int64  `json:"generateTime"`
+}
 
 // fakeClock is a controllable clock for WithClock.
 type fakeClock = clocktest.Clock
@@ -92,7 +198,7 @@ type tokenResult struct {
 
 func (c *apiClient) tokenForm(form url.Values) answer {
 	c.t.Helper()
-	return c.send(http.MethodPost, partnerclient.PathToken, nil, "application/x-www-form-urlencoded",
+	return c.send(http.MethodPost, docToken, nil, "application/x-www-form-urlencoded",
 		[]byte(form.Encode()), nil)
 }
 
@@ -110,7 +216,7 @@ func (c *apiClient) tokenMultipart(form url.Values) answer {
 	if err := mw.Close(); err != nil {
 		c.t.Fatal(err)
 	}
-	return c.send(http.MethodPost, partnerclient.PathToken, nil, mw.FormDataContentType(), buf.Bytes(), nil)
+	return c.send(http.MethodPost, docToken, nil, mw.FormDataContentType(), buf.Bytes(), nil)
 }
 
 func (c *apiClient) get(path string, q url.Values) answer {
@@ -157,7 +263,7 @@ func (c *apiClient) do(method, path string, q url.Values, contentType string, bo
 		return answer{}, err
 	}
 	req.Header.Set("User-Agent", testUA)
-	if c.token != "" && path != partnerclient.PathToken {
+	if c.token != "" && path != docToken {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if contentType != "" {
@@ -193,30 +299,30 @@ func wantCode(t *testing.T, a answer, status int, code string) {
 }
 
 // planLine is an order line for plan with the fixed values of an annual purchase.
-func planLine(plan partnerclient.ID, quantity, years int) partnerclient.OrderLine {
-	return partnerclient.OrderLine{
-		ServiceType: partnerclient.ServiceTypePlan, ServiceID: plan, Quantity: quantity,
-		PurchaseType: partnerclient.PurchaseTypePurchase, BillingModel: partnerclient.BillingModelRecurring,
-		BillingCycle: partnerclient.BillingCycleAnnually, MultiCycle: years,
+func planLine(plan int64, quantity, years int) orderLine {
+	return orderLine{
+		ServiceType: "plan", ServiceID: plan, Quantity: quantity,
+		PurchaseType: "purchase", BillingModel: "recurring",
+		BillingCycle: "annually", MultiCycle: years,
 	}
 }
 
 // serviceLine is an order line for service connected to plan.
-func serviceLine(service, plan partnerclient.ID, years int) partnerclient.OrderLine {
+func serviceLine(service, plan int64, years int) orderLine {
 	l := planLine(service, 0, years)
-	l.ServiceType = partnerclient.ServiceTypeService
+	l.ServiceType = "service"
 	l.ConnectionPlanID = plan
 	return l
 }
 
 // newOrder is a valid order for a new Enterprise licence of 20 extensions for one year.
-func newOrder(po string) partnerclient.OrderRequest {
-	return partnerclient.OrderRequest{
-		OperationType: partnerclient.OperationPurchasePlan,
+func newOrder(po string) orderRequest {
+	return orderRequest{
+		OperationType: "purchase_plan",
 		ProductID:     partnertest.ProductID,
 		BillingID:     partnertest.BillingContactID,
 		PONumber:      po,
-		ServiceList:   []partnerclient.OrderLine{planLine(partnertest.PlanEnterpriseID, 20, 1)},
+		ServiceList:   []orderLine{planLine(partnertest.PlanEnterpriseID, 20, 1)},
 	}
 }
 
@@ -231,7 +337,7 @@ type orderResult struct {
 
 func (c *apiClient) createOrder(req any) orderResult {
 	c.t.Helper()
-	a := c.postJSON(partnerclient.PathCreateOrder, req)
+	a := c.postJSON(docCreateOrder, req)
 	wantCode(c.t, a, http.StatusOK, partnertest.CodeSuccess)
 	var res orderResult
 	a.decode(c.t, &res)

@@ -2,7 +2,6 @@ package partnertest
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -84,7 +83,7 @@ func (s *Sim) handleCreateOrder(r *http.Request, body []byte) reply {
 		return invalid(fieldContentType, tagOneOf, "Content-Type must be application/json")
 	}
 	var b orderBody
-	if err := json.Unmarshal(body, &b); err != nil {
+	if err := decodeBody(body, &b); err != nil {
 		return invalid("body", tagJSON, "body is not valid JSON: %v", err)
 	}
 	s.mu.Lock()

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
 
@@ -53,8 +52,8 @@ func TestCreateOrderNewLicence(t *testing.T) {
 	}
 
 	// The new PBX is the newest in the product list.
-	var page partnerclient.Page[productItem]
-	c.get(partnerclient.PathProductList, url.Values{"productId": {"12"}}).decode(t, &page)
+	var page pageOf[productItem]
+	c.get(docProductList, url.Values{"productId": {"12"}}).decode(t, &page)
 	if page.Total != partnertest.SeedProductCount+1 || page.Results[0].ProductNo != res.ProductNo {
 		t.Fatalf("product list = %+v", page)
 	}
@@ -65,7 +64,7 @@ func TestCreateOrderExistingPBX(t *testing.T) {
 	c.login()
 	req := newOrder("PO-existing")
 	req.ProductNo = partnertest.ExistingSN
-	req.ServiceList = []partnerclient.OrderLine{
+	req.ServiceList = []orderLine{
 		planLine(partnertest.PlanUltimateID, 100, 2),
 		serviceLine(partnertest.ServiceDisasterRecoveryID, partnertest.PlanUltimateID, 2),
 	}
@@ -81,8 +80,8 @@ func TestCreateOrderExistingPBX(t *testing.T) {
 	if n := len(srv.Orders()); n != 1 {
 		t.Fatalf("ledger has %d orders", n)
 	}
-	var page partnerclient.Page[productItem]
-	c.get(partnerclient.PathProductList, url.Values{"productId": {"12"}}).decode(t, &page)
+	var page pageOf[productItem]
+	c.get(docProductList, url.Values{"productId": {"12"}}).decode(t, &page)
 	if page.Total != partnertest.SeedProductCount {
 		t.Fatalf("an order for an existing PBX created a PBX: total %d", page.Total)
 	}
@@ -103,7 +102,7 @@ func TestCreateOrderForSubordinateUser(t *testing.T) {
 			body := map[string]any{
 				"operationType": "purchase_plan", "productId": 12, "billingId": "3197218168379846218",
 				tt.give:       "3201938902319804416", // the hotel, as a string
-				"serviceList": []partnerclient.OrderLine{planLine(partnertest.PlanEnterpriseID, 5, 1)},
+				"serviceList": []orderLine{planLine(partnertest.PlanEnterpriseID, 5, 1)},
 			}
 			res := c.createOrder(body)
 			p, _ := srv.Product(res.ProductNo)
@@ -121,7 +120,7 @@ func TestCreateOrderPlanAndService(t *testing.T) {
 	srv, c := newServer(t)
 	c.login()
 	req := newOrder("PO-ps")
-	req.ServiceList = []partnerclient.OrderLine{
+	req.ServiceList = []orderLine{
 		planLine(partnertest.PlanUltimateID, 50, 3),
 		serviceLine(partnertest.ServiceDisasterRecoveryID, partnertest.PlanUltimateID, 3),
 		serviceLine(partnertest.ServiceHotStandbyID, partnertest.PlanUltimateID, 3),
@@ -139,7 +138,7 @@ func TestCreateOrderIncompatibleService(t *testing.T) {
 	req := newOrder("PO-dr")
 	req.ServiceList = append(req.ServiceList,
 		serviceLine(partnertest.ServiceDisasterRecoveryID, partnertest.PlanEnterpriseID, 1))
-	a := c.postJSON(partnerclient.PathCreateOrder, req)
+	a := c.postJSON(docCreateOrder, req)
 	wantCode(t, a, http.StatusBadRequest, partnertest.CodeValidationFailed)
 	if !strings.Contains(a.DetailMessage, "Disaster Recovery") || !strings.Contains(a.DetailMessage, "Ultimate Plan") {
 		t.Fatalf("detailMessage %q does not explain the conflict", a.DetailMessage)
@@ -155,62 +154,62 @@ func TestCreateOrderIncompatibleService(t *testing.T) {
 func TestCreateOrderValidation(t *testing.T) {
 	tests := []struct {
 		name       string
-		edit       func(*partnerclient.OrderRequest)
+		edit       func(*orderRequest)
 		wantStatus int
 		wantField  string
 	}{
-		{"no operationType", func(r *partnerclient.OrderRequest) { r.OperationType = "" }, 400, "operationType"},
-		{"unknown operationType", func(r *partnerclient.OrderRequest) { r.OperationType = "buy" }, 400, "operationType"},
-		{"unsupported operationType", func(r *partnerclient.OrderRequest) { r.OperationType = "renew_plan" }, 400,
+		{"no operationType", func(r *orderRequest) { r.OperationType = "" }, 400, "operationType"},
+		{"unknown operationType", func(r *orderRequest) { r.OperationType = "buy" }, 400, "operationType"},
+		{"unsupported operationType", func(r *orderRequest) { r.OperationType = "renew_plan" }, 400,
 			"operationType"},
-		{"no productId", func(r *partnerclient.OrderRequest) { r.ProductID = 0 }, 400, "productId"},
-		{"unknown productId", func(r *partnerclient.OrderRequest) { r.ProductID = 77 }, 400, "productId"},
-		{"no billingId", func(r *partnerclient.OrderRequest) { r.BillingID = 0 }, 400, "billingId"},
-		{"unknown billingId", func(r *partnerclient.OrderRequest) { r.BillingID = 42 }, 400, "billingId"},
-		{"unknown partnerId", func(r *partnerclient.OrderRequest) { r.PartnerID = 42 }, 400, "partnerId"},
-		{"unknown assignId", func(r *partnerclient.OrderRequest) { r.AssignID = "42" }, 400, "assignId"},
-		{"no lines", func(r *partnerclient.OrderRequest) { r.ServiceList = nil }, 400, "serviceList"},
-		{"no plan line", func(r *partnerclient.OrderRequest) {
-			r.ServiceList = []partnerclient.OrderLine{serviceLine(partnertest.ServiceHotStandbyID, partnertest.PlanEnterpriseID, 1)}
+		{"no productId", func(r *orderRequest) { r.ProductID = 0 }, 400, "productId"},
+		{"unknown productId", func(r *orderRequest) { r.ProductID = 77 }, 400, "productId"},
+		{"no billingId", func(r *orderRequest) { r.BillingID = 0 }, 400, "billingId"},
+		{"unknown billingId", func(r *orderRequest) { r.BillingID = 42 }, 400, "billingId"},
+		{"unknown partnerId", func(r *orderRequest) { r.PartnerID = 42 }, 400, "partnerId"},
+		{"unknown assignId", func(r *orderRequest) { r.AssignID = "42" }, 400, "assignId"},
+		{"no lines", func(r *orderRequest) { r.ServiceList = nil }, 400, "serviceList"},
+		{"no plan line", func(r *orderRequest) {
+			r.ServiceList = []orderLine{serviceLine(partnertest.ServiceHotStandbyID, partnertest.PlanEnterpriseID, 1)}
 		}, 400, "serviceList"},
-		{"two plan lines", func(r *partnerclient.OrderRequest) {
+		{"two plan lines", func(r *orderRequest) {
 			r.ServiceList = append(r.ServiceList, planLine(partnertest.PlanUltimateID, 5, 1))
 		}, 400, "serviceList"},
-		{"unknown plan", func(r *partnerclient.OrderRequest) { r.ServiceList[0].ServiceID = 1 }, 400,
+		{"unknown plan", func(r *orderRequest) { r.ServiceList[0].ServiceID = 1 }, 400,
 			"serviceList[0].serviceId"},
-		{"quantity 0", func(r *partnerclient.OrderRequest) { r.ServiceList[0].Quantity = 0 }, 400,
+		{"quantity 0", func(r *orderRequest) { r.ServiceList[0].Quantity = 0 }, 400,
 			"serviceList[0].quantity"},
-		{"quantity too big", func(r *partnerclient.OrderRequest) { r.ServiceList[0].Quantity = 100001 }, 400,
+		{"quantity too big", func(r *orderRequest) { r.ServiceList[0].Quantity = 100001 }, 400,
 			"serviceList[0].quantity"},
-		{"bad serviceType", func(r *partnerclient.OrderRequest) { r.ServiceList[0].ServiceType = "addon" }, 400,
+		{"bad serviceType", func(r *orderRequest) { r.ServiceList[0].ServiceType = "addon" }, 400,
 			"serviceList[0].serviceType"},
-		{"trial purchaseType", func(r *partnerclient.OrderRequest) { r.ServiceList[0].PurchaseType = "trial" }, 400,
+		{"trial purchaseType", func(r *orderRequest) { r.ServiceList[0].PurchaseType = "trial" }, 400,
 			"serviceList[0].purchaseType"},
-		{"bad billingModel", func(r *partnerclient.OrderRequest) { r.ServiceList[0].BillingModel = "once" }, 400,
+		{"bad billingModel", func(r *orderRequest) { r.ServiceList[0].BillingModel = "once" }, 400,
 			"serviceList[0].billingModel"},
-		{"monthly", func(r *partnerclient.OrderRequest) { r.ServiceList[0].BillingCycle = "monthly" }, 400,
+		{"monthly", func(r *orderRequest) { r.ServiceList[0].BillingCycle = "monthly" }, 400,
 			"serviceList[0].billingCycle"},
-		{"multiCycle 0", func(r *partnerclient.OrderRequest) { r.ServiceList[0].MultiCycle = 0 }, 400,
+		{"multiCycle 0", func(r *orderRequest) { r.ServiceList[0].MultiCycle = 0 }, 400,
 			"serviceList[0].multiCycle"},
-		{"multiCycle 6", func(r *partnerclient.OrderRequest) { r.ServiceList[0].MultiCycle = 6 }, 400,
+		{"multiCycle 6", func(r *orderRequest) { r.ServiceList[0].MultiCycle = 6 }, 400,
 			"serviceList[0].multiCycle"},
-		{"multiCycle differs", func(r *partnerclient.OrderRequest) {
+		{"multiCycle differs", func(r *orderRequest) {
 			r.ServiceList = append(r.ServiceList, serviceLine(partnertest.ServiceHotStandbyID, partnertest.PlanEnterpriseID, 2))
 		}, 400, "serviceList[1].multiCycle"},
-		{"service without connectionPlanId", func(r *partnerclient.OrderRequest) {
+		{"service without connectionPlanId", func(r *orderRequest) {
 			r.ServiceList = append(r.ServiceList, serviceLine(partnertest.ServiceHotStandbyID, 0, 1))
 		}, 400, "serviceList[1].connectionPlanId"},
-		{"service connected to another plan", func(r *partnerclient.OrderRequest) {
+		{"service connected to another plan", func(r *orderRequest) {
 			r.ServiceList = append(r.ServiceList, serviceLine(partnertest.ServiceHotStandbyID, partnertest.PlanUltimateID, 1))
 		}, 400, "serviceList[1].connectionPlanId"},
-		{"unknown service", func(r *partnerclient.OrderRequest) {
+		{"unknown service", func(r *orderRequest) {
 			r.ServiceList = append(r.ServiceList, serviceLine(5, partnertest.PlanEnterpriseID, 1))
 		}, 400, "serviceList[1].serviceId"},
-		{"service twice", func(r *partnerclient.OrderRequest) {
+		{"service twice", func(r *orderRequest) {
 			l := serviceLine(partnertest.ServiceHotStandbyID, partnertest.PlanEnterpriseID, 1)
 			r.ServiceList = append(r.ServiceList, l, l)
 		}, 400, "serviceList[2].serviceId"},
-		{"unknown SN", func(r *partnerclient.OrderRequest) { r.ProductNo = "3651E0000000" }, 404, ""},
+		{"unknown SN", func(r *orderRequest) { r.ProductNo = "3651E0000000" }, 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +217,7 @@ func TestCreateOrderValidation(t *testing.T) {
 			c.login()
 			req := newOrder("PO-invalid")
 			tt.edit(&req)
-			a := c.postJSON(partnerclient.PathCreateOrder, req)
+			a := c.postJSON(docCreateOrder, req)
 			if a.HTTPStatus != tt.wantStatus || a.Code == partnertest.CodeSuccess {
 				t.Fatalf("got %d %s (%s), want %d", a.HTTPStatus, a.Code, a.DetailMessage, tt.wantStatus)
 			}
@@ -250,7 +249,7 @@ func TestCreateOrderBodyErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, c := newServer(t)
 			c.login()
-			a := c.send(http.MethodPost, partnerclient.PathCreateOrder, nil, tt.contentType, []byte(tt.give), nil)
+			a := c.send(http.MethodPost, docCreateOrder, nil, tt.contentType, []byte(tt.give), nil)
 			wantCode(t, a, http.StatusBadRequest, partnertest.CodeValidationFailed)
 			if _, ok := a.fields(t)[tt.wantField]; !ok {
 				t.Fatalf("result %s does not name %s", a.Result, tt.wantField)
@@ -263,7 +262,7 @@ func TestOrderRefusal(t *testing.T) {
 	srv, c := newServer(t)
 	c.login()
 	srv.SetOrderRefusal("insufficient_balance", "account balance too low")
-	a := c.postJSON(partnerclient.PathCreateOrder, newOrder("PO-r"))
+	a := c.postJSON(docCreateOrder, newOrder("PO-r"))
 	wantCode(t, a, http.StatusOK, "insufficient_balance")
 	if a.DetailMessage != "account balance too low" || len(srv.Orders()) != 0 {
 		t.Fatalf("refusal: %q, %d orders", a.DetailMessage, len(srv.Orders()))
@@ -278,16 +277,16 @@ func TestOrderRefusal(t *testing.T) {
 func TestOrderStatusPending(t *testing.T) {
 	srv, c := newServer(t)
 	c.login()
-	srv.SetOrderStatus(partnerclient.OrderPending)
+	srv.SetOrderStatus("pending")
 	res := c.createOrder(newOrder("PO-p"))
 	if res.OrderStatus != "pending" || srv.Orders()[0].OrderStatus != "pending" {
 		t.Fatalf("status %s", res.OrderStatus)
 	}
-	if !srv.UpdateOrderStatus(res.OrderNo, partnerclient.OrderSucceed) {
+	if !srv.UpdateOrderStatus(res.OrderNo, "succeed") {
 		t.Fatal("order not found")
 	}
-	var d partnerclient.OrderDetails
-	c.get(partnerclient.PathOrderDetailsPrefix+res.OrderNo, nil).decode(t, &d)
+	var d orderDetails
+	c.get(docOrderDetailsPrefix+res.OrderNo, nil).decode(t, &d)
 	if d.Order.OrderStatus != "succeed" {
 		t.Fatalf("status after payment %s", d.Order.OrderStatus)
 	}
@@ -312,11 +311,11 @@ func TestOrderListAndDetails(t *testing.T) {
 		clk.Advance(time.Minute)
 	}
 
-	list := func(q url.Values) partnerclient.Page[partnerclient.OrderSummary] {
+	list := func(q url.Values) pageOf[orderItem] {
 		t.Helper()
-		a := c.get(partnerclient.PathOrderList, q)
+		a := c.get(docOrderList, q)
 		wantCode(t, a, http.StatusOK, partnertest.CodeSuccess)
-		var p partnerclient.Page[partnerclient.OrderSummary]
+		var p pageOf[orderItem]
 		a.decode(t, &p)
 		return p
 	}
@@ -347,21 +346,21 @@ func TestOrderListAndDetails(t *testing.T) {
 	newest := list(nil).Results[0]
 	if newest.OrderNo != placed[2].OrderNo || newest.CurrencyCode != "USD" || newest.ProductID != 12 ||
 		newest.ProductNo != placed[2].ProductNo || newest.OperationType != "purchase_plan" || newest.InvoiceNo == "" ||
-		newest.CreateTime.Time().UnixMilli() != clk.Now().Add(-time.Minute).UnixMilli() {
+		newest.CreateTime != clk.Now().Add(-time.Minute).UnixMilli() {
 		t.Fatalf("newest = %+v", newest)
 	}
 
-	for _, key := range []string{newest.ID.String(), newest.OrderNo} {
+	for _, key := range []string{newest.ID, newest.OrderNo} {
 		t.Run("details by "+key, func(t *testing.T) {
-			a := c.get(partnerclient.PathOrderDetailsPrefix+key, nil)
+			a := c.get(docOrderDetailsPrefix+key, nil)
 			wantCode(t, a, http.StatusOK, partnertest.CodeSuccess)
-			var d partnerclient.OrderDetails
+			var d orderDetails
 			a.decode(t, &d)
-			if d.Basic.ProductID != 12 || d.Basic.ProductNo != placed[2].ProductNo || d.Basic.ProductName != partnertest.ProductName ||
+			if d.Basic.ProductID != "12" || d.Basic.ProductNo != placed[2].ProductNo || d.Basic.ProductName != partnertest.ProductName ||
 				d.Order.OrderNo != newest.OrderNo || d.Order.PONumber != "PO-3" || d.Order.ID != newest.ID ||
 				d.Order.TransactionNo != placed[2].TransactionNo ||
-				d.Billing.BillingContactID != partnertest.BillingContactID || d.Billing.EmailAddress != partnertest.BillingEmail ||
-				len(d.Summary.ServiceList) != 1 || d.Summary.ServiceList[0].ServiceID != partnertest.PlanEnterpriseID ||
+				d.Billing.BillingContactID != "3197218168379846218" || d.Billing.EmailAddress != partnertest.BillingEmail ||
+				len(d.Summary.ServiceList) != 1 || d.Summary.ServiceList[0].ServiceID != "3049040650094403584" ||
 				d.Summary.ServiceList[0].Quantity != 20 {
 				t.Fatalf("details = %+v", d)
 			}
@@ -374,7 +373,7 @@ func TestOrderListAndDetails(t *testing.T) {
 			}
 		})
 	}
-	wantCode(t, c.get(partnerclient.PathOrderDetailsPrefix+"ZC0000000000000000000", nil), http.StatusNotFound,
+	wantCode(t, c.get(docOrderDetailsPrefix+"ZC0000000000000000000", nil), http.StatusNotFound,
 		partnertest.CodeNotFound)
-	wantCode(t, c.get(partnerclient.PathOrderDetailsPrefix+"999", nil), http.StatusNotFound, partnertest.CodeNotFound)
+	wantCode(t, c.get(docOrderDetailsPrefix+"999", nil), http.StatusNotFound, partnertest.CodeNotFound)
 }

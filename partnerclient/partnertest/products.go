@@ -2,7 +2,6 @@ package partnertest
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -228,7 +227,7 @@ func (s *Sim) handleEnableAutoRenewal(r *http.Request, body []byte) reply {
 		return invalid(fieldContentType, tagOneOf, "Content-Type must be application/json")
 	}
 	var b autoRenewalBody
-	if err := json.Unmarshal(body, &b); err != nil {
+	if err := decodeBody(body, &b); err != nil {
 		return invalid("body", tagJSON, "body is not valid JSON: %v", err)
 	}
 	if b.ProductNo == "" {

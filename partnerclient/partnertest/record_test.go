@@ -19,14 +19,14 @@ func TestRequestsRecorded(t *testing.T) {
 	wantCode(t, refresh, http.StatusOK, partnertest.CodeSuccess)
 	body := mustJSON(t, newOrder("PO-rec"))
 	c.createOrder(body)
-	c.get(partnerclient.PathProductList, url.Values{"productId": {"12"}, "pageSize": {"5"}})
+	c.get(docProductList, url.Values{"productId": {"12"}, "pageSize": {"5"}})
 
 	orders := srv.Requests(partnerclient.EndpointCreateOrder)
 	if len(orders) != 1 {
 		t.Fatalf("%d create_order requests", len(orders))
 	}
 	o := orders[0]
-	if o.Method != http.MethodPost || o.Path != partnerclient.PathCreateOrder || o.UserAgent != testUA ||
+	if o.Method != http.MethodPost || o.Path != docCreateOrder || o.UserAgent != testUA ||
 		o.Status != http.StatusOK || !bytes.Equal(o.Body, body) || o.Time.IsZero() {
 		t.Fatalf("recorded order = %+v", o)
 	}
@@ -66,7 +66,7 @@ func TestRequestsRecorded(t *testing.T) {
 
 func TestRefusedCallsAreRecorded(t *testing.T) {
 	srv, c := newServer(t)
-	c.get(partnerclient.PathBillingContacts, nil) // no token
+	c.get(docBillingContacts, nil) // no token
 	rec := srv.Requests(partnerclient.EndpointBillingContacts)
 	if len(rec) != 1 || rec[0].Status != http.StatusUnauthorized {
 		t.Fatalf("recorded = %+v", rec)
@@ -77,7 +77,7 @@ func TestWithRequestLimit(t *testing.T) {
 	srv, c := newServer(t, partnertest.WithRequestLimit(2))
 	c.login()
 	for range 4 {
-		c.get(partnerclient.PathBillingContacts, nil)
+		c.get(docBillingContacts, nil)
 	}
 	if n := len(srv.Requests(partnerclient.EndpointBillingContacts)); n != 2 {
 		t.Fatalf("kept %d requests, want 2", n)
@@ -109,10 +109,10 @@ func TestConcurrentUse(t *testing.T) {
 			for i := range perWorker {
 				body := mustJSON(t, newOrder("PO-c-"+itoa(w)+"-"+itoa(i)))
 				var r orderResult
-				_ = json.Unmarshal(call(http.MethodPost, partnerclient.PathCreateOrder, nil, body).Result, &r)
+				_ = json.Unmarshal(call(http.MethodPost, docCreateOrder, nil, body).Result, &r)
 				results <- r
-				call(http.MethodGet, partnerclient.PathOrderList, url.Values{"pageSize": {"5"}}, nil)
-				call(http.MethodGet, partnerclient.PathProductList, url.Values{"productId": {"12"}}, nil)
+				call(http.MethodGet, docOrderList, url.Values{"pageSize": {"5"}}, nil)
+				call(http.MethodGet, docProductList, url.Values{"productId": {"12"}}, nil)
 			}
 		})
 	}

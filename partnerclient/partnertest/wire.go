@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -406,3 +407,74 @@ const (
 // statusSubscribing is the documented planStatus of a plan being paid by subscription; the
 // simulator uses it for plans and services alike.
 const statusSubscribing = "subscribing"
+
+// decodeBody decodes a JSON request body into v, a pointer to a struct, reading only the keys
+// spelt exactly as v's json tags. encoding/json alone matches keys case-insensitively, so
+// "billingID" would fill billingId; the portal's JSON binding is case-sensitive, and a client
+// that misspells a key must be told the documented key is missing.
+func decodeBody(body []byte, v any) error {
+	var raw json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return err
+	}
+	exact, err := exactKeys(raw, reflect.TypeOf(v).Elem())
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(exact, v)
+}
+
+// exactKeys drops from raw, recursively through objects and arrays of structs, every object
+// key that is not exactly the json name of a field of t.
+func exactKeys(raw json.RawMessage, t reflect.Type) (json.RawMessage, error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+			return raw, nil
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+			return raw, nil // not an object: json.Unmarshal reports the type error
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		out := make(map[string]json.RawMessage, len(obj))
+		for k, v := range obj {
+			ft, ok := fields[k]
+			if !ok {
+				continue
+			}
+			v, err := exactKeys(v, ft)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = v
+		}
+		return json.Marshal(out)
+	case reflect.Slice:
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+			return raw, nil // not an array: json.Unmarshal reports the type error
+		}
+		for i, it := range items {
+			v, err := exactKeys(it, t.Elem())
+			if err != nil {
+				return nil, err
+			}
+			items[i] = v
+		}
+		return json.Marshal(items)
+	}
+	return raw, nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
