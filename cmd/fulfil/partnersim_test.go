@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fulfil/fulfil/partnerclient/partnertest"
+)
+
+func TestPartnerSimHostileFlags(t *testing.T) {
+	o, err := parsePartnerSim([]string{
+		"--order-error-envelope-rate", "0.25", "--order-no-orderno-rate", "0.5",
+		"--undocumented-status-rate", "1", "--undocumented-status", "processing", "--undocumented-status-for", "2s",
+		"--redirect-to", "http://127.0.0.1:9/", "--redirect-for", "5s", "--redirect-status", "302",
+		"--empty-billing-contacts", "--auto-renewal-as-bool", "--order-list-oldest-first",
+		"--order-list-shift", "2", "--order-list-without-po-number",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := partnertest.Hostile{
+		OrderErrorEnvelopeRate: 0.25, OrderNoOrderNoRate: 0.5,
+		UndocumentedStatusRate: 1, UndocumentedStatus: "processing", UndocumentedStatusFor: 2 * time.Second,
+		RedirectTo: "http://127.0.0.1:9/", RedirectFor: 5 * time.Second, RedirectStatus: http.StatusFound,
+		EmptyBillingContacts: true, AutoRenewalAsBool: true, OrderListOldestFirst: true,
+		OrderListShift: 2, OrderListWithoutPONumber: true,
+	}
+	if o.hostile != want {
+		t.Fatalf("hostile = %+v\nwant %+v", o.hostile, want)
+	}
+	if got := partnertest.New(o.opts...).Hostile(); got != want {
+		t.Fatalf("the simulator got %+v", got)
+	}
+	if len(describeHostile(want)) != 9 {
+		t.Errorf("describeHostile = %q", describeHostile(want))
+	}
+}
+
+func TestPartnerSimHostileDefaults(t *testing.T) {
+	o, err := parsePartnerSim(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := partnertest.Hostile{UndocumentedStatus: partnertest.DefaultUndocumentedStatus,
+		UndocumentedStatusFor: 30 * time.Second, RedirectStatus: http.StatusTemporaryRedirect}
+	if o.hostile != want {
+		t.Fatalf("hostile = %+v, want %+v", o.hostile, want)
+	}
+	if d := describeHostile(o.hostile); len(d) != 0 {
+		t.Fatalf("documented behaviour described as %q", d)
+	}
+}
+
+func TestPartnerSimHostileEnv(t *testing.T) {
+	t.Setenv("FULFIL_REDIRECT_TO", "http://127.0.0.1:9")
+	t.Setenv("FULFIL_REDIRECT_FOR", "3s")
+	t.Setenv("FULFIL_ORDER_LIST_SHIFT", "4")
+	t.Setenv("FULFIL_AUTO_RENEWAL_AS_BOOL", "true")
+	t.Setenv("FULFIL_ORDER_ERROR_ENVELOPE_RATE", "0.1")
+	t.Setenv("FULFIL_UNDOCUMENTED_STATUS", "held")
+	o, err := parsePartnerSim([]string{"--order-list-shift", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := o.hostile
+	if h.RedirectTo != "http://127.0.0.1:9" || h.RedirectFor != 3*time.Second || !h.AutoRenewalAsBool ||
+		h.OrderErrorEnvelopeRate != 0.1 || h.UndocumentedStatus != "held" {
+		t.Fatalf("hostile = %+v", h)
+	}
+	if h.OrderListShift != 1 {
+		t.Fatalf("the flag (1) did not win over the environment (4): %d", h.OrderListShift)
+	}
+
+	t.Setenv("FULFIL_REDIRECT_FOR", "soon")
+	var stderr strings.Builder
+	if code := runPartnerSim(context.Background(), nil, io.Discard, &stderr); code != exitUsage ||
+		!strings.Contains(stderr.String(), "FULFIL_REDIRECT_FOR") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestPartnerSimFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--order-error-envelope-rate", "1.5"}, "between 0 and 1"},
+		{[]string{"--undocumented-status-rate", "-0.1"}, "between 0 and 1"},
+		{[]string{"--error-rate", "2"}, "between 0 and 1"},
+		{[]string{"--redirect-to", "127.0.0.1:9"}, "--redirect-to"},
+		{[]string{"--redirect-to", "ftp://x"}, "--redirect-to"},
+		{[]string{"--redirect-status", "200"}, "--redirect-status"},
+		{[]string{"--order-list-shift", "-1"}, "--order-list-shift"},
+		{[]string{"--redirect-for", "-1s"}, "negative"},
+		{[]string{"--undocumented-status", " "}, "--undocumented-status"},
+		{[]string{"--no-such-flag"}, "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stderr strings.Builder
+			if code := runPartnerSim(context.Background(), tt.args, io.Discard, &stderr); code != exitUsage ||
+				!strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q, want %q", code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestPartnerSimHelpListsHostileFlags(t *testing.T) {
+	var stderr strings.Builder
+	if code := runPartnerSim(context.Background(), []string{"--help"}, io.Discard, &stderr); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, f := range []string{"order-error-envelope-rate", "order-no-orderno-rate", "undocumented-status-rate",
+		"undocumented-status", "undocumented-status-for", "redirect-to", "redirect-for", "redirect-status",
+		"empty-billing-contacts", "auto-renewal-as-bool", "order-list-oldest-first", "order-list-shift",
+		"order-list-without-po-number"} {
+		if !strings.Contains(stderr.String(), "\n  -"+f+" ") && !strings.Contains(stderr.String(), "\n  -"+f+"\n") {
+			t.Errorf("--help lacks -%s", f)
+		}
+		if !strings.Contains(stderr.String(), "$"+envName(f)+")") {
+			t.Errorf("--help lacks $%s", envName(f))
+		}
+	}
+}
+
+// TestPartnerSimRedirects serves the simulator with --redirect-to and checks that the token
+// request is redirected to the same path on the other listener.
+func TestPartnerSimRedirects(t *testing.T) {
+	trap := partnertest.NewTrap()
+	t.Cleanup(trap.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- runPartnerSim(ctx, []string{"--addr", "127.0.0.1:0", "--redirect-to", trap.URL, "--redirect-for", "1h"},
+			pw, io.Discard)
+		_ = pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		go func() { _, _ = io.Copy(io.Discard, pr) }()
+		if code := <-done; code != exitOK {
+			t.Errorf("exit %d", code)
+		}
+	})
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no output: %v", sc.Err())
+	}
+	base, ok := strings.CutPrefix(sc.Text(), "partner simulator listening on ")
+	if !ok {
+		t.Fatalf("first line %q", sc.Text())
+	}
+	var hostileLine bool
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "hostile: every request is redirected (307) to "+trap.URL) {
+			hostileLine = true
+			break
+		}
+	}
+	if !hostileLine {
+		t.Fatal("no hostile line about the redirect")
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+
+	hc := &http.Client{Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPost, base+"/auth/openapi/v1/oauth/token",
+		strings.NewReader("grant_type=pp_credentials"))
+	req.Header.Set("User-Agent", "test")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect ||
+		resp.Header.Get("Location") != trap.URL+"/auth/openapi/v1/oauth/token" {
+		t.Fatalf("%d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
