@@ -35,8 +35,8 @@ const (
 	docActivationCode     = "/product/openapi/instance_product/v1/activation_code"
 )
 
-// The wire types of the tests, written from the documentation (and ASSUMED.md where it is cut
-// off), with the documented JSON types: a field the simulator encodes with another type fails
+// The wire types of the tests, written from the documentation (and the assumed shapes where it
+// is cut off), with the documented JSON types: a field the simulator encodes with another type fails
 // to decode.
 
 // pageOf is the documented paging wrapper.
@@ -88,7 +88,7 @@ type orderItem struct {
 	OperationType     string `json:"operationType"`
 }
 
-// orderDetails is the result of Get Order Details (ASSUMED.md): productId, id and
+// orderDetails is the result of Get Order Details (assumed shape): productId, id and
 // billingContactId are Strings.
 type orderDetails struct {
 	Basic struct {

@@ -151,7 +151,7 @@ func TestProductDetailsContent(t *testing.T) {
 	}
 }
 
-// purchaseInfo mirrors ASSUMED.md with the IDs kept as strings, as the wire has them.
+// purchaseInfo mirrors the assumed shape with the IDs kept as strings, as the wire has them.
 type purchaseInfo struct {
 	OfferingID  string `json:"offeringId"`
 	ProductID   int64  `json:"productId"`

@@ -64,7 +64,7 @@ const (
 	SeedProductCount = 6
 )
 
-// productNames are the documented product names (REFERENCE.md 1.9).
+// productNames are the product names printed in the API guide.
 var productNames = map[int64]string{
 	9: "Linkus Cloud Service", 11: "P-Series Appliance Edition", 12: ProductName,
 	13: "P-Series Cloud Edition", 14: "P-Series Turnkey Package", 15: "Remote Management",

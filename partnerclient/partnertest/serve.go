@@ -19,7 +19,8 @@ import (
 	"github.com/fulfil/fulfil/partnerclient"
 )
 
-// Envelope codes answered by the simulator (see ASSUMED.md's error table).
+// Envelope codes answered by the simulator: success and parameter_validation_failed are
+// documented, the others are the codes fulfil assumes.
 const (
 	CodeSuccess            = "success"
 	CodeValidationFailed   = "parameter_validation_failed"

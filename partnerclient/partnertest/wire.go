@@ -159,7 +159,7 @@ type tokenJSON struct {
 	TokenHead    string `json:"tokenHead"`
 }
 
-// productJSON is an item of Query Product List (ASSUMED: the fields of Get Product Details) and
+// productJSON is an item of Query Product List (assumed: the fields of Get Product Details) and
 // the result of Get Product Details, field for field as the Get Product Details page documents
 // them.
 type productJSON struct {
@@ -211,7 +211,7 @@ type productServiceJSON struct {
 }
 
 // purchaseInfoJSON is the result of Query Available Subscription / Trial Plans and Services
-// (ASSUMED.md).
+// (a shape assumed where the guide is cut off).
 type purchaseInfoJSON struct {
 	OfferingID  string        `json:"offeringId"`
 	ProductID   int64         `json:"productId"`
@@ -325,7 +325,7 @@ type orderResultJSON struct {
 	TransactionNo string  `json:"transactionNo"`
 }
 
-// orderSummaryJSON is an item of Query Order List (ASSUMED.md). Hostile.OrderListWithoutPONumber
+// orderSummaryJSON is an item of Query Order List (fields assumed beyond the visible ones). Hostile.OrderListWithoutPONumber
 // leaves poNumber out, hence the pointer.
 type orderSummaryJSON struct {
 	CreateTime        int64   `json:"createTime"`
@@ -341,7 +341,7 @@ type orderSummaryJSON struct {
 	ProductNo         string  `json:"productNo"`
 }
 
-// orderDetailsJSON is the result of Get Order Details (ASSUMED.md).
+// orderDetailsJSON is the result of Get Order Details (assumed beyond basicInformation).
 type orderDetailsJSON struct {
 	BasicInformation   basicInfoJSON   `json:"basicInformation"`
 	BillingInformation billingInfoJSON `json:"billingInformation"`
