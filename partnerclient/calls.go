@@ -55,8 +55,14 @@ func (c *Client) SubordinateUsers(ctx context.Context) ([]SubordinateUser, error
 
 // CreateOrder places an order (Create an Order). It has a side effect and may spend
 // money: never repeat it after an error that Classify calls OutcomeUnknown without
-// looking the order up first (ListOrders, OrderDetails). A business refusal is an
-// *Error with HTTP 2xx and a non-"success" code.
+// looking the order up first (ListOrders, OrderDetails). Only a documented refusal is
+// OutcomePermanent; an undocumented code in a 2xx answer is OutcomeUnknown (the order
+// may exist).
+//
+// A success whose result has no orderNo is returned as it is, without an error, with
+// OrderNo == "" (and whatever else the result held): the partner says the order was
+// placed but not which one. The caller must then reconcile — find the order with
+// ListOrders and OrderDetails — and never treat it as placed-and-known nor send it again.
 func (c *Client) CreateOrder(ctx context.Context, req OrderRequest) (OrderResult, error) {
 	return post(ctx, c, EndpointCreateOrder, PathCreateOrder, req, decodeOrderResult)
 }
@@ -116,16 +122,16 @@ func orDefault(v, def int) int {
 	return v
 }
 
-func get[T any](ctx context.Context, c *Client, ep Endpoint, path string, q url.Values, decode func(json.RawMessage) (T, error)) (T, error) {
+func get[T any](ctx context.Context, c *Client, ep Endpoint, path string, q url.Values, decode func(json.RawMessage, driftSink) (T, error)) (T, error) {
 	resp, err := c.call(ctx, request{ep: ep, method: http.MethodGet, path: path, query: q})
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	return decodeResult(ep, resp, decode)
+	return decodeResult(c, ep, resp, decode)
 }
 
-func post[T any](ctx context.Context, c *Client, ep Endpoint, path string, body any, decode func(json.RawMessage) (T, error)) (T, error) {
+func post[T any](ctx context.Context, c *Client, ep Endpoint, path string, body any, decode func(json.RawMessage, driftSink) (T, error)) (T, error) {
 	var zero T
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -135,5 +141,5 @@ func post[T any](ctx context.Context, c *Client, ep Endpoint, path string, body 
 	if err != nil {
 		return zero, err
 	}
-	return decodeResult(ep, resp, decode)
+	return decodeResult(c, ep, resp, decode)
 }

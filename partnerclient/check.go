@@ -57,13 +57,17 @@ type EndpointCheck struct {
 // FindingKind classifies a Finding.
 type FindingKind string
 
-// Finding kinds. Unexpected and missing fields are warnings: the decoders ignore the
-// former and leave the latter zero. A kind mismatch means a value the decoder cannot
-// take, or takes as nonsense.
+// Finding kinds. Unexpected and missing fields and drift are warnings: the decoders ignore
+// the first, leave the second zero, and tolerate the third. A kind mismatch means a value
+// the decoder cannot take, or takes as nonsense, in a field the saga relies on.
 const (
 	FindingUnexpected FindingKind = "unexpected"    // in the response, not declared by the Go type
 	FindingMissing    FindingKind = "missing"       // declared by the Go type, absent from the response
-	FindingMismatch   FindingKind = "kind mismatch" // a JSON value the Go type does not fit
+	FindingMismatch   FindingKind = "kind mismatch" // a JSON value the Go type does not fit, where the saga relies on it
+	// FindingDrift is a value of an unexpected type in a field the saga does not rely on:
+	// the decoder leaves it zero (or converts it, e.g. true for an Integer 0/1 flag) and
+	// records it (see Drift).
+	FindingDrift FindingKind = "drift"
 )
 
 // Finding is one difference between a response's result and the Go type its decoder
@@ -78,10 +82,10 @@ type Finding struct {
 }
 
 // String formats f as "kind mismatch results[].planId: want integer or numeric
-// string, got float".
+// string, got float" or "drift results[].planAutoRenewal: want number, got boolean".
 func (f Finding) String() string {
 	path := cmp.Or(f.Path, "(result)")
-	if f.Kind == FindingMismatch {
+	if f.Kind == FindingMismatch || f.Kind == FindingDrift {
 		return fmt.Sprintf("%s %s: want %s, got %s", f.Kind, path, f.Want, f.Got)
 	}
 	return fmt.Sprintf("%s %s", f.Kind, path)
@@ -148,7 +152,7 @@ func (r *CheckReport) Write(w io.Writer) error {
 	}
 	_ = tw.Flush() // writes to a bytes.Buffer cannot fail
 	var notes []string
-	failed, mismatches := 0, 0
+	failed, mismatches, drift := 0, 0, 0
 	for _, e := range r.Endpoints {
 		switch {
 		case e.Skipped != "":
@@ -158,9 +162,13 @@ func (r *CheckReport) Write(w io.Writer) error {
 			notes = append(notes, fmt.Sprintf("%s: %v", e.Endpoint, e.Err))
 		}
 		for _, f := range e.Findings {
-			if f.Kind == FindingMismatch {
+			switch f.Kind {
+			case FindingMismatch:
 				mismatches++
 				notes = append(notes, fmt.Sprintf("%s: %s", e.Endpoint, f))
+			case FindingDrift:
+				drift++
+				notes = append(notes, fmt.Sprintf("%s: %s: want %s, got %s (drift: tolerated)", e.Endpoint, f.Path, f.Want, f.Got))
 			}
 		}
 		if e.Fixture != "" {
@@ -175,13 +183,16 @@ func (r *CheckReport) Write(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "\nNOT OK: %d call(s) failed, %d kind mismatch(es).\n", failed, mismatches)
 	}
+	if drift > 0 {
+		fmt.Fprintf(&b, "DRIFT: %d value(s) of an unexpected type in fields fulfil does not rely on; the decoders tolerate them, but the documentation or fulfil's types need a look.\n", drift)
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }
 
 // Check calls every read-only endpoint once with the client's credentials and compares
 // each result with the Go type its decoder fills, to test the response shapes the
-// documentation leaves out (ASSUMED.md) against the real API. It never calls
+// documentation leaves out (docs/partner-api.md) against the real API. It never calls
 // CreateOrder or EnableAutoRenewal.
 //
 // It logs in (a new token), lists the licences of opts.ProductID, reads the details,

@@ -43,7 +43,7 @@ type (
 // resultSpecs holds every endpoint; a test checks that none is left out.
 var resultSpecs = map[Endpoint]resultSpec{
 	EndpointToken: {reflect.TypeFor[tokenWire](), shapeObject, func(raw json.RawMessage) error {
-		_, _, err := decodeToken(raw)
+		_, _, err := decodeToken(raw, driftSink{})
 		return err
 	}},
 	EndpointProductList:       {reflect.TypeFor[Product](), shapePage, discard(decodeProductPage)},
@@ -59,9 +59,9 @@ var resultSpecs = map[Endpoint]resultSpec{
 	EndpointActivationCode:    {reflect.TypeFor[ActivationCode](), shapeObject, discard(decodeActivationCode)},
 }
 
-func discard[T any](decode func(json.RawMessage) (T, error)) func(json.RawMessage) error {
+func discard[T any](decode func(json.RawMessage, driftSink) (T, error)) func(json.RawMessage) error {
 	return func(raw json.RawMessage) error {
-		_, err := decode(raw)
+		_, err := decode(raw, driftSink{})
 		return err
 	}
 }
@@ -101,11 +101,12 @@ func compareResult(ep Endpoint, raw json.RawMessage) []Finding {
 		return []Finding{{Kind: FindingMismatch, Want: "JSON", Got: "invalid JSON"}}
 	}
 	c := &comparer{seen: make(map[Finding]bool)}
+	const strict = true // the result itself must fit
 	switch spec.shape {
 	case shapeObject:
-		c.value("", v, spec.typ)
+		c.value("", v, spec.typ, strict)
 	case shapePage:
-		c.value("", v, reflect.TypeFor[pageWire]())
+		c.value("", v, reflect.TypeFor[pageWire](), strict)
 		if obj, ok := v.(map[string]any); ok {
 			c.list("results", obj["results"], spec.typ)
 		}
@@ -113,7 +114,7 @@ func compareResult(ep Endpoint, raw json.RawMessage) []Finding {
 		c.list("", v, spec.typ)
 	case shapeBoolean:
 		if _, ok := v.(map[string]any); ok {
-			c.value("", v, spec.typ)
+			c.value("", v, spec.typ, strict)
 		}
 	}
 	slices.SortFunc(c.found, func(a, b Finding) int {
@@ -134,8 +135,14 @@ func (c *comparer) add(f Finding) {
 	}
 }
 
-func (c *comparer) mismatch(path, want string, v any) {
-	c.add(Finding{Kind: FindingMismatch, Path: path, Want: want, Got: jsonKind(v)})
+// mismatch reports a value its Go type does not fit: a kind mismatch where the saga relies
+// on the value (strict), drift elsewhere, which the lenient decoder leaves zero.
+func (c *comparer) mismatch(path, want string, v any, strict bool) {
+	kind := FindingDrift
+	if strict {
+		kind = FindingMismatch
+	}
+	c.add(Finding{Kind: kind, Path: path, Want: want, Got: jsonKind(v)})
 }
 
 // list compares the items of a list result as decodeList finds them: an array, an
@@ -145,16 +152,16 @@ func (c *comparer) list(path string, v any, item reflect.Type) {
 	case nil:
 	case []any:
 		for _, it := range x {
-			c.value(path+"[]", it, item)
+			c.value(path+"[]", it, item, true)
 		}
 	case map[string]any:
 		if key, inner, ok := wrappedListValue(x); ok {
 			c.list(joinPath(path, key), inner, item)
 			return
 		}
-		c.value(path, x, item)
+		c.value(path, x, item, true)
 	default:
-		c.mismatch(path, "array or object", v)
+		c.mismatch(path, "array or object", v, true)
 	}
 }
 
@@ -188,78 +195,102 @@ var (
 )
 
 // value compares a decoded JSON value (numbers as json.Number) with the Go type t. null
-// fits every type: it decodes as the zero value.
-func (c *comparer) value(path string, v any, t reflect.Type) {
+// fits every type: it decodes as the zero value. strict says whether the saga relies on
+// the value (see decodeLenient): a misfit there is a kind mismatch, elsewhere drift.
+func (c *comparer) value(path string, v any, t reflect.Type, strict bool) {
 	if v == nil || t == typeRaw {
 		return
 	}
 	switch t {
 	case typeID, typeMillis:
 		if !fitsID(v) {
-			c.mismatch(path, "integer or numeric string", v)
+			c.mismatch(path, "integer or numeric string", v, strict)
 		}
 		return
 	case typeFlexString:
 		switch v.(type) {
 		case map[string]any, []any:
-			c.mismatch(path, "string or number", v)
+			c.mismatch(path, "string or number", v, strict)
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		c.value(path, v, t.Elem())
+		c.value(path, v, t.Elem(), strict)
 	case reflect.String:
 		if _, ok := v.(string); !ok {
-			c.mismatch(path, "string", v)
+			c.mismatch(path, "string", v, strict)
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if n, ok := v.(json.Number); !ok || !fitsInt(n, t.Bits()) {
-			c.mismatch(path, "integer", v)
+			c.mismatch(path, "integer", v, strict)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if n, ok := v.(json.Number); !ok || !fitsUint(n, t.Bits()) {
-			c.mismatch(path, "non-negative integer", v)
+			c.mismatch(path, "non-negative integer", v, strict)
 		}
 	case reflect.Float32, reflect.Float64:
 		if _, ok := v.(json.Number); !ok {
-			c.mismatch(path, "number", v)
+			c.mismatch(path, "number", v, strict)
 		}
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
-			c.mismatch(path, "boolean", v)
+			c.mismatch(path, "boolean", v, strict)
 		}
 	case reflect.Slice, reflect.Array:
 		arr, ok := v.([]any)
 		if !ok {
-			c.mismatch(path, "array", v)
+			c.mismatch(path, "array", v, strict)
 			return
 		}
 		for _, it := range arr {
-			c.value(path+"[]", it, t.Elem())
+			c.value(path+"[]", it, t.Elem(), strict)
 		}
 	case reflect.Map:
 		obj, ok := v.(map[string]any)
 		if !ok {
-			c.mismatch(path, "object", v)
+			c.mismatch(path, "object", v, strict)
 			return
 		}
 		for _, it := range obj {
-			c.value(path+".*", it, t.Elem())
+			c.value(path+".*", it, t.Elem(), strict)
 		}
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
-			c.mismatch(path, "object", v)
+			c.mismatch(path, "object", v, strict)
 			return
 		}
-		c.object(path, obj, t)
+		c.object(path, obj, t, strict)
+	}
+}
+
+// flag compares the value of an Integer 0/1 switch: a Boolean or a numeric string is
+// taken by the decoder but reported as drift; anything else does not fit.
+func (c *comparer) flag(path string, v any, strict bool) {
+	switch x := v.(type) {
+	case nil:
+	case json.Number:
+		if !fitsInt(x, 64) {
+			c.mismatch(path, "number", v, strict)
+		}
+	case bool:
+		c.add(Finding{Kind: FindingDrift, Path: path, Want: "number", Got: jsonKind(v)})
+	case string:
+		if _, ok := flagValue(json.RawMessage(strconv.Quote(x))); ok {
+			c.add(Finding{Kind: FindingDrift, Path: path, Want: "number", Got: jsonKind(v)})
+			return
+		}
+		c.mismatch(path, "number", v, strict)
+	default:
+		c.mismatch(path, "number", v, strict)
 	}
 }
 
 // object reports the keys of obj that t has no field for, the fields of t (other than
-// omitempty ones) that obj lacks, and compares the values of the others.
-func (c *comparer) object(path string, obj map[string]any, t reflect.Type) {
+// omitempty ones) that obj lacks, and compares the values of the others. A field is strict
+// when its container is and its tag says so.
+func (c *comparer) object(path string, obj map[string]any, t reflect.Type, strict bool) {
 	fields := jsonFields(t)
 	for key, v := range obj {
 		f, ok := fields[key]
@@ -267,7 +298,11 @@ func (c *comparer) object(path string, obj map[string]any, t reflect.Type) {
 			c.add(Finding{Kind: FindingUnexpected, Path: joinPath(path, key)})
 			continue
 		}
-		c.value(joinPath(path, key), v, f.typ)
+		if f.flag {
+			c.flag(joinPath(path, key), v, strict && f.strict)
+			continue
+		}
+		c.value(joinPath(path, key), v, f.typ, strict && f.strict)
 	}
 	for name, f := range fields {
 		if _, ok := obj[name]; !ok && !f.optional {
@@ -279,6 +314,8 @@ func (c *comparer) object(path string, obj map[string]any, t reflect.Type) {
 type jsonField struct {
 	typ      reflect.Type
 	optional bool // omitempty
+	strict   bool // partner:"strict": the saga relies on it
+	flag     bool // partner:"flag": an Integer 0/1 switch
 }
 
 // jsonFields returns the fields of struct type t by JSON name, as encoding/json sees
@@ -306,7 +343,9 @@ func jsonFields(t reflect.Type) map[string]jsonField {
 		if name == "" {
 			name = f.Name
 		}
-		fields[name] = jsonField{typ: f.Type, optional: slices.Contains(strings.Split(opts, ","), "omitempty")}
+		p := strings.Split(f.Tag.Get("partner"), ",")
+		fields[name] = jsonField{typ: f.Type, optional: slices.Contains(strings.Split(opts, ","), "omitempty"),
+			strict: slices.Contains(p, "strict"), flag: slices.Contains(p, "flag")}
 	}
 	return fields
 }

@@ -12,6 +12,9 @@ func missing(path string) Finding    { return Finding{Kind: FindingMissing, Path
 func mismatch(path, want, got string) Finding {
 	return Finding{Kind: FindingMismatch, Path: path, Want: want, Got: got}
 }
+func drift(path, want, got string) Finding {
+	return Finding{Kind: FindingDrift, Path: path, Want: want, Got: got}
+}
 
 const (
 	wantID  = "integer or numeric string"
@@ -31,8 +34,8 @@ func TestCompareResult(t *testing.T) {
 		{"extra field", EndpointActivationCode, `{"code":"A","generateTime":1,"expireTime":2}`,
 			[]Finding{unexpected("expireTime")}},
 		{"missing field", EndpointActivationCode, `{"code":"A"}`, []Finding{missing("generateTime")}},
-		{"float time", EndpointActivationCode, `{"code":"A","generateTime":1.5}`,
-			[]Finding{mismatch("generateTime", wantID, "float")}},
+		{"float time is drift", EndpointActivationCode, `{"code":"A","generateTime":1.5}`,
+			[]Finding{drift("generateTime", wantID, "float")}},
 		{"number for a string", EndpointActivationCode, `{"code":7,"generateTime":1}`,
 			[]Finding{mismatch("code", "string", "integer")}},
 		{"object for the result", EndpointActivationCode, `["A"]`,
@@ -47,7 +50,7 @@ func TestCompareResult(t *testing.T) {
 			[]Finding{
 				mismatch("billingInformation.billingContactId", wantID, "string"),
 				mismatch("orderInformation.id", wantID, "float"),
-				mismatch("orderInformation.instanceId", "string or number", "object"),
+				drift("orderInformation.instanceId", "string or number", "object"),
 				unexpected("orderSummary.serviceList[].price"),
 				mismatch("orderSummary.serviceList[].quantity", "integer", "numeric string"),
 			}},
@@ -86,8 +89,25 @@ func TestCompareResult(t *testing.T) {
 			`{"offeringId":5012,"productId":12,"productName":"P","planList":[],"serviceList":[{"serviceId":"1","serviceName":"s",` +
 				`"purchaseType":"p","connectionPlanIds":["1",2,"x"]}]}`,
 			[]Finding{mismatch("serviceList[].connectionPlanIds[]", wantID, "string")}},
-		{"integer too large for an ID", EndpointActivationCode, `{"code":"A","generateTime":99999999999999999999}`,
-			[]Finding{mismatch("generateTime", wantID, "integer out of range")}},
+		{"integer too large for an ID", EndpointBillingContacts, `[{"billingContactId":99999999999999999999,"emailAddress":"a","company":"c","firstName":"f","lastName":"l","country":"x"}]`,
+			[]Finding{mismatch("[].billingContactId", wantID, "integer out of range")}},
+		{"flags of another type are drift", EndpointProductList,
+			`{"count":4,"pageNo":1,"pageSize":25,"total":4,"totalPage":1,"results":[` + productItem(`true`, `"1"`) + `,` +
+				productItem(`1`, `0`) + `,` + productItem(`{}`, `"on"`) + `]}`,
+			[]Finding{
+				drift("results[].planAutoRenewal", "number", "boolean"),
+				drift("results[].planAutoRenewal", "number", "object"),
+				drift("results[].serviceList[].serviceAutoRenewal", "number", "numeric string"),
+				drift("results[].serviceList[].serviceAutoRenewal", "number", "string"),
+			}},
+		{"other product fields are drift, productNo is not", EndpointProductDetails,
+			`{"productNo":3651,"activationCode":"A","activationStatus":"activated","comment":"","createTime":"soon","planId":"x",` +
+				`"planName":"P","planStatus":"s","planExpireDate":1,"planAutoRenewal":0,"quantity":"20","customerEmail":"","url":"","yeastarId":""}`,
+			[]Finding{
+				drift("createTime", wantID, "string"),
+				drift("planId", wantID, "string"),
+				mismatch("productNo", "string", "integer"),
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,8 +139,10 @@ func TestCheckBody(t *testing.T) {
 		wantFindings []Finding
 	}{
 		{"decodes", EndpointActivationCode, `{"code":"success","result":` + allCode + `}`, "", nil},
-		{"decoder refuses a float", EndpointActivationCode, `{"code":"success","result":{"code":"A","generateTime":1.5}}`,
-			"not an int64", []Finding{mismatch("generateTime", wantID, "float")}},
+		{"decoder refuses an object for the code", EndpointActivationCode, `{"code":"success","result":{"code":{"v":"A"},"generateTime":1}}`,
+			"decode result: code: want string, got object", []Finding{mismatch("code", "string", "object")}},
+		{"decoder tolerates a float time", EndpointActivationCode, `{"code":"success","result":{"code":"A","generateTime":1.5}}`,
+			"", []Finding{drift("generateTime", wantID, "float")}},
 		{"not a success", EndpointActivationCode, `{"code":"resource_not_found","result":null}`, `envelope code "resource_not_found"`, nil},
 		{"not JSON", EndpointActivationCode, `<html>`, "not a JSON object", nil},
 		{"unknown endpoint", Endpoint("nope"), `{}`, "no decoder", nil},
@@ -183,4 +205,13 @@ func normalize(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// productItem is a product list item with the given planAutoRenewal and one service with the
+// given serviceAutoRenewal (raw JSON values).
+func productItem(plan, service string) string {
+	return `{"productNo":"SN","activationCode":"A","activationStatus":"activated","comment":"","createTime":1,"planId":"1",` +
+		`"planName":"P","planStatus":"s","planExpireDate":1,"planAutoRenewal":` + plan + `,"quantity":"20","customerEmail":"",` +
+		`"url":"","yeastarId":"","serviceList":[{"serviceId":"2","serviceName":"S","quantity":"1","serviceAutoRenewal":` + service +
+		`,"serviceExpireDate":1,"serviceStatus":"s"}]}`
 }

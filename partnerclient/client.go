@@ -55,6 +55,7 @@ type Client struct {
 
 	tokenRefreshes atomic.Int64
 	calls          map[Endpoint]*atomic.Int64 // fixed keys: AllEndpoints
+	drift          driftRecorder
 }
 
 // Stats counts the requests a Client has sent.
@@ -93,6 +94,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c.base = base
+	c.drift.log = c.log
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
@@ -385,10 +387,11 @@ func (c *Client) header(ctx context.Context, r request) http.Header {
 	return h
 }
 
-// decodeResult runs a decoder on a successful response. A failure is an *Error with
-// the response's status, so that Classify sees a 2xx whose body could not be read.
-func decodeResult[T any](ep Endpoint, resp response, decode func(json.RawMessage) (T, error)) (T, error) {
-	v, err := decode(resp.result)
+// decodeResult runs a decoder on a successful response, reporting tolerated drift to the
+// client. A failure is an *Error with the response's status, so that Classify sees a 2xx
+// whose body could not be read.
+func decodeResult[T any](c *Client, ep Endpoint, resp response, decode func(json.RawMessage, driftSink) (T, error)) (T, error) {
+	v, err := decode(resp.result, driftSink{ep: ep, rec: &c.drift})
 	if err != nil {
 		var zero T
 		return zero, &Error{Endpoint: ep, StatusCode: resp.status, EnvelopeStatus: resp.envStatus, Code: CodeSuccess, RequestID: resp.requestID, Sent: true, Err: err}

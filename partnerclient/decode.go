@@ -1,16 +1,20 @@
 package partnerclient
 
-// Response decoding. The shapes marked [TRUNCATED] in REFERENCE.md follow ASSUMED.md; when
-// a real response is captured, this file is the one to change. Every decoder is tolerant:
-// IDs and numbers may be strings or numbers, unknown fields are ignored, and results
-// documented as "Object<…> (a list in practice)" may be a list, an object wrapping a
-// list, or a single object.
+// Response decoding. Where Yeastar's help pages stop, the shapes follow the assumptions in
+// docs/partner-api.md ("Shapes fulfil assumes"); when a real response is captured, this file
+// and the types in types.go are the ones to change. Every decoder is tolerant: IDs and
+// numbers may be strings or numbers, unknown fields are ignored, results documented as
+// "Object<…> (a list in practice)" may be a list, an object wrapping a list, or a single
+// object, and a value of an unexpected type in a field the saga does not rely on is left
+// zero and recorded as Drift (lenient.go). Every decoder also checks the fields the saga
+// relies on (the validate methods): an answer without them fails as undecodable.
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -74,15 +78,29 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
 }
 
-// decodeObject decodes a result that must be a JSON object into a T.
-func decodeObject[T any](raw json.RawMessage) (T, error) {
+// decodeObject decodes a result that must be a JSON object into a T: in one go, or, when
+// that fails, leniently (see decodeLenient), reporting drift to d. check, when not nil,
+// rejects a result that lacks a field fulfil needs.
+func decodeObject[T any](raw json.RawMessage, d driftSink, check func(T) error) (T, error) {
 	var v T
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return v, errors.New("decode result: not a JSON object")
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, fmt.Errorf("decode result: %w", err)
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return v, fmt.Errorf("decode result: %w", err)
+		}
+		v = *new(T)
+		if err := decodeLenient(raw, reflect.ValueOf(&v).Elem(), "", d); err != nil {
+			return v, fmt.Errorf("decode result: %w", err)
+		}
+	}
+	if check != nil {
+		if err := check(v); err != nil {
+			return v, fmt.Errorf("decode result: %w", err)
+		}
 	}
 	return v, nil
 }
@@ -91,8 +109,14 @@ func decodeObject[T any](raw json.RawMessage) (T, error) {
 var listKeys = []string{"results", "list", "records", "items", "data", "rows"}
 
 // decodeList decodes a list result: a JSON array, an object wrapping one (under one of
-// listKeys, or as its only field), a single object (one item), or null (no items).
-func decodeList[T any](raw json.RawMessage) ([]T, error) {
+// listKeys, or as its only field), a single object (one item), or null (no items). Items
+// are decoded as decodeObject does; check, when not nil, rejects an item that lacks a field
+// fulfil needs — so an object that is neither a wrapped list nor an item fails.
+func decodeList[T any](raw json.RawMessage, d driftSink, check func(T) error) ([]T, error) {
+	return decodeListAt(raw, "", d, check)
+}
+
+func decodeListAt[T any](raw json.RawMessage, path string, d driftSink, check func(T) error) ([]T, error) {
 	raw = bytes.TrimSpace(raw)
 	if isNull(raw) {
 		return []T{}, nil
@@ -101,10 +125,24 @@ func decodeList[T any](raw json.RawMessage) ([]T, error) {
 	case '[':
 		var items []T
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("decode result list: %w", err)
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) {
+				return nil, fmt.Errorf("decode result list: %w", err)
+			}
+			items = nil
+			if err := decodeLenient(raw, reflect.ValueOf(&items).Elem(), path, d); err != nil {
+				return nil, fmt.Errorf("decode result list: %w", err)
+			}
 		}
 		if items == nil {
 			items = []T{}
+		}
+		if check != nil {
+			for i := range items {
+				if err := check(items[i]); err != nil {
+					return nil, fmt.Errorf("decode result list: %s[%d]: %w", path, i, err)
+				}
+			}
 		}
 		return items, nil
 	case '{':
@@ -112,10 +150,10 @@ func decodeList[T any](raw json.RawMessage) ([]T, error) {
 		if err := json.Unmarshal(raw, &fields); err != nil {
 			return nil, fmt.Errorf("decode result list: %w", err)
 		}
-		if inner, ok := wrappedList(fields); ok {
-			return decodeList[T](inner)
+		if key, inner, ok := wrappedList(fields); ok {
+			return decodeListAt(inner, joinPath(path, key), d, check)
 		}
-		item, err := decodeObject[T](raw)
+		item, err := decodeObject(raw, d, check)
 		if err != nil {
 			return nil, err
 		}
@@ -124,44 +162,45 @@ func decodeList[T any](raw json.RawMessage) ([]T, error) {
 	return nil, errors.New("decode result list: neither a list nor an object")
 }
 
-// wrappedList finds the list inside an object that wraps one.
-func wrappedList(fields map[string]json.RawMessage) (json.RawMessage, bool) {
+// wrappedList finds the list inside an object that wraps one, and its key.
+func wrappedList(fields map[string]json.RawMessage) (string, json.RawMessage, bool) {
 	isList := func(v json.RawMessage) bool {
 		v = bytes.TrimSpace(v)
 		return len(v) > 0 && (v[0] == '[' || bytes.Equal(v, []byte("null")))
 	}
 	for _, k := range listKeys {
 		if v, ok := fields[k]; ok && isList(v) {
-			return v, true
+			return k, v, true
 		}
 	}
 	if len(fields) == 1 {
-		for _, v := range fields {
+		for k, v := range fields {
 			if isList(v) {
-				return v, true
+				return k, v, true
 			}
 		}
 	}
-	return nil, false
+	return "", nil, false
 }
 
-// pageWire is Page with counters that may be strings.
+// pageWire is Page with counters that may be strings. The saga pages with them.
 type pageWire struct {
-	Count     ID              `json:"count"`
-	PageNo    ID              `json:"pageNo"`
-	PageSize  ID              `json:"pageSize"`
-	Results   json.RawMessage `json:"results"`
-	Total     ID              `json:"total"`
-	TotalPage ID              `json:"totalPage"`
+	Count     ID              `json:"count" partner:"strict"`
+	PageNo    ID              `json:"pageNo" partner:"strict"`
+	PageSize  ID              `json:"pageSize" partner:"strict"`
+	Results   json.RawMessage `json:"results" partner:"strict"`
+	Total     ID              `json:"total" partner:"strict"`
+	TotalPage ID              `json:"totalPage" partner:"strict"`
 }
 
-// decodePage decodes the paging wrapper of the list endpoints.
-func decodePage[T any](raw json.RawMessage) (Page[T], error) {
-	w, err := decodeObject[pageWire](raw)
+// decodePage decodes the paging wrapper of the list endpoints; its items as decodeList
+// does.
+func decodePage[T any](raw json.RawMessage, d driftSink, check func(T) error) (Page[T], error) {
+	w, err := decodeObject[pageWire](raw, d, nil)
 	if err != nil {
 		return Page[T]{}, err
 	}
-	items, err := decodeList[T](w.Results)
+	items, err := decodeListAt(w.Results, "results", d, check)
 	if err != nil {
 		return Page[T]{}, err
 	}
@@ -212,7 +251,7 @@ func truncate(raw []byte) string {
 
 // tokenWire is Token with an expiresIn that may be a number.
 type tokenWire struct {
-	AccessToken  string     `json:"token"`
+	AccessToken  string     `json:"token" partner:"strict"`
 	RefreshToken string     `json:"refreshToken"`
 	TokenHead    string     `json:"tokenHead"`
 	ExpiresIn    FlexString `json:"expiresIn"`
@@ -220,8 +259,8 @@ type tokenWire struct {
 
 // decodeToken decodes the result of both token calls. A missing or unreadable expiresIn
 // falls back to the documented 30 minutes.
-func decodeToken(raw json.RawMessage) (Token, time.Duration, error) {
-	w, err := decodeObject[tokenWire](raw)
+func decodeToken(raw json.RawMessage, d driftSink) (Token, time.Duration, error) {
+	w, err := decodeObject[tokenWire](raw, d, nil)
 	if err != nil {
 		return Token{}, 0, err
 	}
@@ -240,20 +279,39 @@ func decodeToken(raw json.RawMessage) (Token, time.Duration, error) {
 // maxTokenTTL caps expiresIn.
 const maxTokenTTL = 365 * 24 * time.Hour
 
-// Per-endpoint decoders of the result.
+// Per-endpoint decoders of the result. Each checks the fields the saga relies on (see the
+// validate methods in types.go); an answer without them is an undecodable answer.
 var (
-	decodeProductPage      = decodePage[Product]
-	decodeProduct          = decodeObject[Product]
-	decodePurchaseInfo     = decodeObject[PurchaseInfo]
-	decodeBillingContacts  = decodeList[BillingContact]
-	decodeSubordinateUsers = decodeList[SubordinateUser]
-	decodeOrderResult      = decodeObject[OrderResult]
-	decodeOrderPage        = decodePage[OrderSummary]
-	decodeOrderDetails     = decodeObject[OrderDetails]
-	decodeActivationCode   = decodeObject[ActivationCode]
+	decodeProductPage      = pageDecoder(Product.validate)
+	decodeProduct          = objectDecoder(Product.validate)
+	decodePurchaseInfo     = objectDecoder(PurchaseInfo.validate)
+	decodeBillingContacts  = listDecoder(BillingContact.validate)
+	decodeSubordinateUsers = listDecoder(SubordinateUser.validate)
+	// A create-order result without orderNo is not refused: the order may exist, and the
+	// caller must find it (see CreateOrder).
+	decodeOrderResult    = objectDecoder[OrderResult](nil)
+	decodeOrderPage      = pageDecoder(OrderSummary.validate)
+	decodeOrderDetails   = objectDecoder(OrderDetails.validate)
+	decodeActivationCode = objectDecoder[ActivationCode](nil) // the caller waits for a code
 )
 
-func decodeAutoRenewStatus(raw json.RawMessage) (bool, error) { return decodeBool(raw, "autoRenew") }
+func objectDecoder[T any](check func(T) error) func(json.RawMessage, driftSink) (T, error) {
+	return func(raw json.RawMessage, d driftSink) (T, error) { return decodeObject(raw, d, check) }
+}
+
+func listDecoder[T any](check func(T) error) func(json.RawMessage, driftSink) ([]T, error) {
+	return func(raw json.RawMessage, d driftSink) ([]T, error) { return decodeList(raw, d, check) }
+}
+
+func pageDecoder[T any](check func(T) error) func(json.RawMessage, driftSink) (Page[T], error) {
+	return func(raw json.RawMessage, d driftSink) (Page[T], error) { return decodePage(raw, d, check) }
+}
+
+func decodeAutoRenewStatus(raw json.RawMessage, _ driftSink) (bool, error) {
+	return decodeBool(raw, "autoRenew")
+}
 
 // decodeEnableAutoRenewal reads a Boolean result (an object is read under "result").
-func decodeEnableAutoRenewal(raw json.RawMessage) (bool, error) { return decodeBool(raw, "result") }
+func decodeEnableAutoRenewal(raw json.RawMessage, _ driftSink) (bool, error) {
+	return decodeBool(raw, "result")
+}

@@ -75,7 +75,7 @@ func TestDecodeLists(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeBillingContacts(json.RawMessage(tt.give))
+			got, err := decodeBillingContacts(json.RawMessage(tt.give), driftSink{})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -90,7 +90,7 @@ func TestDecodePage(t *testing.T) {
 	give := `{"count":"2","pageNo":1,"pageSize":25,"total":2,"totalPage":"1","results":[
 		{"id":"1282391","orderNo":"ZC1","orderStatus":"succeed","createTime":1701927971000,"poNumber":"PO-1","productId":"12"},
 		{"id":1282392,"orderNo":"ZC2","orderStatus":"pending","createTime":"1701927972000"}]}`
-	got, err := decodeOrderPage(json.RawMessage(give))
+	got, err := decodeOrderPage(json.RawMessage(give), driftSink{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestDecodePage(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
-	if _, err := decodeOrderPage(json.RawMessage(`[]`)); err == nil {
+	if _, err := decodeOrderPage(json.RawMessage(`[]`), driftSink{}); err == nil {
 		t.Error("a list is not a page")
 	}
 }
@@ -124,9 +124,9 @@ func TestDecodeBool(t *testing.T) {
 		{give: ``, wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := decodeAutoRenewStatus(json.RawMessage(tt.give))
+		got, err := decodeAutoRenewStatus(json.RawMessage(tt.give), driftSink{})
 		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("decodeAutoRenewStatus(%s) = %v, %v; want %v, err %v", tt.give, got, err, tt.want, tt.wantErr)
+			t.Errorf("decodeAutoRenewStatus(%s, driftSink{}) = %v, %v; want %v, err %v", tt.give, got, err, tt.want, tt.wantErr)
 		}
 	}
 }
@@ -146,7 +146,7 @@ func TestDecodeToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, ttl, err := decodeToken(json.RawMessage(tt.give))
+			_, ttl, err := decodeToken(json.RawMessage(tt.give), driftSink{})
 			if (err != nil) != tt.wantErr || ttl != tt.wantTTL {
 				t.Errorf("ttl, err = %v, %v; want %v, err %v", ttl, err, tt.wantTTL, tt.wantErr)
 			}
@@ -155,12 +155,12 @@ func TestDecodeToken(t *testing.T) {
 }
 
 func TestDecodeAssumedShapes(t *testing.T) {
-	// The shapes of ASSUMED.md, verbatim.
+	// The shapes assumed in docs/partner-api.md, verbatim.
 	details := `{"basicInformation":{"productId":"12","productName":"P-Series Software Edition","productNo":"3651E1292455"},
 	  "orderInformation":{"id":"1282391","orderNo":"ZC3206258125675945984","orderStatus":"succeed","poNumber":"PO-77812","createTime":1701927971000,"operationType":"purchase_plan"},
 	  "billingInformation":{"billingContactId":"3197218168379846218","emailAddress":"billing@reseller.example"},
 	  "orderSummary":{"serviceList":[{"serviceType":"plan","serviceId":"3049041101760282624","quantity":100,"multiCycle":2}]}}`
-	d, err := decodeOrderDetails(json.RawMessage(details))
+	d, err := decodeOrderDetails(json.RawMessage(details), driftSink{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestDecodeAssumedShapes(t *testing.T) {
 	info := `{"offeringId":"5012","productId":12,"productName":"P-Series Software Edition",
 	  "planList":[{"planId":"3049041101760282624","planName":"Ultimate Plan","purchaseType":"purchase","billingModel":"recurring","billingCycle":"annually","minQuantity":1,"maxQuantity":100000}],
 	  "serviceList":[{"serviceId":"3129372068699893760","serviceName":"Disaster Recovery","purchaseType":"purchase","connectionPlanIds":["3049041101760282624"]}]}`
-	p, err := decodePurchaseInfo(json.RawMessage(info))
+	p, err := decodePurchaseInfo(json.RawMessage(info), driftSink{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestDecodeAssumedShapes(t *testing.T) {
 	}
 
 	order := `{"instanceId":"1282391","orderNo":"ZC3206258125675945984","orderStatus":"succeed","productNo":"3651E1292455","transactionNo":"AK3206258126833573889"}`
-	o, err := decodeOrderResult(json.RawMessage(order))
+	o, err := decodeOrderResult(json.RawMessage(order), driftSink{})
 	want := OrderResult{InstanceID: "1282391", OrderNo: "ZC3206258125675945984", OrderStatus: OrderSucceed, ProductNo: "3651E1292455", TransactionNo: "AK3206258126833573889"}
 	if err != nil || o != want {
 		t.Errorf("order result = %+v, %v; want %+v", o, err, want)
@@ -211,15 +211,15 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if len(env.Result) > 0 && !json.Valid(env.Result) {
 			t.Fatalf("result %q is not valid JSON", env.Result)
 		}
-		_, _ = decodeProductPage(env.Result)
-		_, _ = decodeOrderPage(env.Result)
-		_, _ = decodeBillingContacts(env.Result)
-		_, _ = decodeSubordinateUsers(env.Result)
-		_, _ = decodePurchaseInfo(env.Result)
-		_, _ = decodeOrderDetails(env.Result)
-		_, _ = decodeAutoRenewStatus(env.Result)
-		_, _ = decodeEnableAutoRenewal(env.Result)
-		_, _, _ = decodeToken(env.Result)
+		_, _ = decodeProductPage(env.Result, driftSink{})
+		_, _ = decodeOrderPage(env.Result, driftSink{})
+		_, _ = decodeBillingContacts(env.Result, driftSink{})
+		_, _ = decodeSubordinateUsers(env.Result, driftSink{})
+		_, _ = decodePurchaseInfo(env.Result, driftSink{})
+		_, _ = decodeOrderDetails(env.Result, driftSink{})
+		_, _ = decodeAutoRenewStatus(env.Result, driftSink{})
+		_, _ = decodeEnableAutoRenewal(env.Result, driftSink{})
+		_, _, _ = decodeToken(env.Result, driftSink{})
 	})
 }
 

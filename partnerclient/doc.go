@@ -67,17 +67,27 @@
 // (default 15 s) unless the caller's context ends earlier; a call stopped while waiting
 // for the limiter was not sent.
 //
-// Response shapes the documentation leaves out follow ASSUMED.md and are decoded in
-// decode.go only; decoders accept IDs as strings or numbers, ignore unknown fields, and
-// accept a list result wrapped in an object.
+// # Decoding
+//
+// Response shapes the documentation leaves out follow docs/partner-api.md and are decoded
+// in decode.go only; decoders accept IDs as strings or numbers, ignore unknown fields, and
+// accept a list result wrapped in an object. They decode strictly only what the saga
+// relies on (fields tagged partner:"strict" in types.go) and check that it is there (a
+// billing contact needs its billingContactId, a plan its planId and planName, ...): an
+// answer without it is undecodable, retryable for a lookup and unknown for create order. A
+// value of an unexpected type anywhere else (e.g. planAutoRenewal true instead of 1) is
+// tolerated — left zero, or converted for the 0/1 flags — and recorded: Client.Drift lists
+// it, the logger warns once, and the check below reports it.
 //
 // # Checking the assumed shapes
 //
 // Check calls every read-only endpoint once (never CreateOrder or EnableAutoRenewal) and
 // compares each result with the Go type its decoder fills: fields the type does not
-// declare ("unexpected"), fields the response lacks ("missing"), both warnings, and
-// values whose JSON kind the type cannot take ("kind mismatch", e.g. a float ID), an
-// error. `fulfil partner check` runs it with the worker's configuration and prints the
+// declare ("unexpected"), fields the response lacks ("missing"), values of an unexpected
+// type in fields the saga does not rely on ("drift", e.g. "product_list:
+// results[].planAutoRenewal: want number, got boolean"), all three warnings, and values
+// whose JSON kind the type cannot take where the saga relies on them ("kind mismatch",
+// e.g. a float ID), an error. `fulfil partner check` runs it with the worker's configuration and prints the
 // report. With CheckOptions.FixtureDir it saves each response, tokens and secret
 // redacted but account data kept, as <endpoint>.json; the package's tests decode every
 // file in testdata/fixtures, so responses captured from the real portal there show at

@@ -144,8 +144,8 @@ func (c *Client) requestToken(ctx context.Context, form url.Values, refresh stri
 		Token
 		ttl time.Duration
 	}
-	got, err := decodeResult(EndpointToken, resp, func(raw json.RawMessage) (issuedToken, error) {
-		t, ttl, err := decodeToken(raw)
+	got, err := decodeResult(c, EndpointToken, resp, func(raw json.RawMessage, d driftSink) (issuedToken, error) {
+		t, ttl, err := decodeToken(raw, d)
 		return issuedToken{t, ttl}, err
 	})
 	if err != nil {

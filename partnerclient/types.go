@@ -3,6 +3,7 @@ package partnerclient
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// Endpoint paths of the Yeastar Partner Portal OpenAPI used by fulfil (see REFERENCE.md).
+// Endpoint paths of the Yeastar Partner Portal OpenAPI used by fulfil (see docs/partner-api.md).
 const (
 	PathToken              = "/auth/openapi/v1/oauth/token"
 	PathProductList        = "/product/openapi/instance_product/v1/client/instance_product_list"
@@ -202,9 +203,12 @@ type ListProductsParams struct {
 	PageSize  int // default 25
 }
 
-// Product is an item of Query Product List and the result of Get Product Details.
+// Product is an item of Query Product List and the result of Get Product Details. The saga
+// relies on ProductNo only; a value of another type in any other field is tolerated (see
+// Drift). PlanAutoRenewal and ServiceAutoRenewal are documented Integers, 1 enabled and 0
+// disabled; true/false and "1"/"0" are taken too.
 type Product struct {
-	ProductNo        string           `json:"productNo"`
+	ProductNo        string           `json:"productNo" partner:"strict"`
 	ActivationCode   string           `json:"activationCode"`
 	ActivationStatus string           `json:"activationStatus"`
 	Comment          string           `json:"comment"`
@@ -213,7 +217,7 @@ type Product struct {
 	PlanName         string           `json:"planName"`
 	PlanStatus       string           `json:"planStatus"`
 	PlanExpireDate   Millis           `json:"planExpireDate"`
-	PlanAutoRenewal  int              `json:"planAutoRenewal"`
+	PlanAutoRenewal  int              `json:"planAutoRenewal" partner:"flag"`
 	Quantity         FlexString       `json:"quantity"`
 	CustomerEmail    string           `json:"customerEmail"`
 	URL              string           `json:"url"`
@@ -226,7 +230,7 @@ type ProductService struct {
 	ServiceID          ID         `json:"serviceId"`
 	ServiceName        string     `json:"serviceName"`
 	Quantity           FlexString `json:"quantity"`
-	ServiceAutoRenewal int        `json:"serviceAutoRenewal"`
+	ServiceAutoRenewal int        `json:"serviceAutoRenewal" partner:"flag"`
 	ServiceExpireDate  Millis     `json:"serviceExpireDate"`
 	ServiceStatus      string     `json:"serviceStatus"`
 }
@@ -236,33 +240,33 @@ type PurchaseInfo struct {
 	OfferingID  FlexString    `json:"offeringId"`
 	ProductID   ID            `json:"productId"`
 	ProductName string        `json:"productName"`
-	Plans       []PlanInfo    `json:"planList"`
-	Services    []ServiceInfo `json:"serviceList"`
+	Plans       []PlanInfo    `json:"planList" partner:"strict"`
+	Services    []ServiceInfo `json:"serviceList" partner:"strict"`
 }
 
 // PlanInfo is a plan that can be ordered.
 type PlanInfo struct {
-	PlanID       ID     `json:"planId"`
-	PlanName     string `json:"planName"`
+	PlanID       ID     `json:"planId" partner:"strict"`
+	PlanName     string `json:"planName" partner:"strict"`
 	PurchaseType string `json:"purchaseType"`
 	BillingModel string `json:"billingModel"`
 	BillingCycle string `json:"billingCycle"`
-	MinQuantity  int    `json:"minQuantity"`
-	MaxQuantity  int    `json:"maxQuantity"`
+	MinQuantity  int    `json:"minQuantity" partner:"strict"`
+	MaxQuantity  int    `json:"maxQuantity" partner:"strict"`
 }
 
 // ServiceInfo is a service that can be ordered with the plans in ConnectionPlanIDs.
 type ServiceInfo struct {
-	ServiceID         ID     `json:"serviceId"`
-	ServiceName       string `json:"serviceName"`
+	ServiceID         ID     `json:"serviceId" partner:"strict"`
+	ServiceName       string `json:"serviceName" partner:"strict"`
 	PurchaseType      string `json:"purchaseType"`
-	ConnectionPlanIDs []ID   `json:"connectionPlanIds"`
+	ConnectionPlanIDs []ID   `json:"connectionPlanIds" partner:"strict"`
 }
 
 // BillingContact is an item of Query Billing Contact List.
 type BillingContact struct {
-	BillingContactID ID     `json:"billingContactId"`
-	EmailAddress     string `json:"emailAddress"`
+	BillingContactID ID     `json:"billingContactId" partner:"strict"`
+	EmailAddress     string `json:"emailAddress" partner:"strict"`
 	Company          string `json:"company"`
 	FirstName        string `json:"firstName"`
 	LastName         string `json:"lastName"`
@@ -271,8 +275,8 @@ type BillingContact struct {
 
 // SubordinateUser is an item of Query Subordinate User List.
 type SubordinateUser struct {
-	PartnerID ID     `json:"partnerId"`
-	Email     string `json:"email"`
+	PartnerID ID     `json:"partnerId" partner:"strict"`
+	Email     string `json:"email" partner:"strict"`
 	Company   string `json:"company"`
 	FirstName string `json:"firstName"`
 	LastName  string `json:"lastName"`
@@ -292,16 +296,17 @@ type OrderRequest struct {
 	ServiceList   []OrderLine `json:"serviceList"`
 }
 
-// OrderLine is one plan or service line of an order.
+// OrderLine is one plan or service line of an order. Reading an order back, the saga
+// compares its type, ID, quantity and multiCycle.
 type OrderLine struct {
-	ServiceType      string `json:"serviceType"`
-	ServiceID        ID     `json:"serviceId"`
+	ServiceType      string `json:"serviceType" partner:"strict"`
+	ServiceID        ID     `json:"serviceId" partner:"strict"`
 	ConnectionPlanID ID     `json:"connectionPlanId,omitempty"`
-	Quantity         int    `json:"quantity,omitempty"`
+	Quantity         int    `json:"quantity,omitempty" partner:"strict"`
 	PurchaseType     string `json:"purchaseType"`
 	BillingModel     string `json:"billingModel"`
 	BillingCycle     string `json:"billingCycle"`
-	MultiCycle       int    `json:"multiCycle"`
+	MultiCycle       int    `json:"multiCycle" partner:"strict"`
 }
 
 // Fixed values of a commercial P-Series Software Edition purchase.
@@ -325,12 +330,12 @@ const (
 	OrderConfirming = "confirming"
 )
 
-// OrderResult is the result of Create an Order.
+// OrderResult is the result of Create an Order. OrderNo may be empty: see CreateOrder.
 type OrderResult struct {
 	InstanceID    FlexString `json:"instanceId"`
-	OrderNo       string     `json:"orderNo"`
-	OrderStatus   string     `json:"orderStatus"`
-	ProductNo     string     `json:"productNo"`
+	OrderNo       string     `json:"orderNo" partner:"strict"`
+	OrderStatus   string     `json:"orderStatus" partner:"strict"`
+	ProductNo     string     `json:"productNo" partner:"strict"`
 	TransactionNo string     `json:"transactionNo"`
 }
 
@@ -343,14 +348,14 @@ type ListOrdersParams struct {
 
 // OrderSummary is an item of Query Order List.
 type OrderSummary struct {
-	ID                ID     `json:"id"`
-	OrderNo           string `json:"orderNo"`
-	OrderStatus       string `json:"orderStatus"`
-	CreateTime        Millis `json:"createTime"`
+	ID                ID     `json:"id" partner:"strict"`
+	OrderNo           string `json:"orderNo" partner:"strict"`
+	OrderStatus       string `json:"orderStatus" partner:"strict"`
+	CreateTime        Millis `json:"createTime" partner:"strict"`
 	CurrencyCode      string `json:"currencyCode"`
 	CustomReferenceNo string `json:"customReferenceNo"`
 	InvoiceNo         string `json:"invoiceNo"`
-	PONumber          string `json:"poNumber"`
+	PONumber          string `json:"poNumber" partner:"strict"`
 	ProductID         ID     `json:"productId"`
 	ProductNo         string `json:"productNo"`
 	OperationType     string `json:"operationType"`
@@ -358,25 +363,25 @@ type OrderSummary struct {
 
 // OrderDetails is the result of Get Order Details.
 type OrderDetails struct {
-	Basic   OrderBasicInfo   `json:"basicInformation"`
-	Order   OrderInfo        `json:"orderInformation"`
-	Billing OrderBillingInfo `json:"billingInformation"`
-	Summary OrderSumInfo     `json:"orderSummary"`
+	Basic   OrderBasicInfo   `json:"basicInformation" partner:"strict"`
+	Order   OrderInfo        `json:"orderInformation" partner:"strict"`
+	Billing OrderBillingInfo `json:"billingInformation" partner:"strict"`
+	Summary OrderSumInfo     `json:"orderSummary" partner:"strict"`
 }
 
 // OrderBasicInfo is Get Order Details' basicInformation.
 type OrderBasicInfo struct {
-	ProductID   ID     `json:"productId"`
+	ProductID   ID     `json:"productId" partner:"strict"`
 	ProductName string `json:"productName"`
-	ProductNo   string `json:"productNo"`
+	ProductNo   string `json:"productNo" partner:"strict"`
 }
 
 // OrderInfo is Get Order Details' orderInformation.
 type OrderInfo struct {
-	ID            ID         `json:"id"`
-	OrderNo       string     `json:"orderNo"`
-	OrderStatus   string     `json:"orderStatus"`
-	PONumber      string     `json:"poNumber"`
+	ID            ID         `json:"id" partner:"strict"`
+	OrderNo       string     `json:"orderNo" partner:"strict"`
+	OrderStatus   string     `json:"orderStatus" partner:"strict"`
+	PONumber      string     `json:"poNumber" partner:"strict"`
 	CreateTime    Millis     `json:"createTime"`
 	OperationType string     `json:"operationType"`
 	TransactionNo string     `json:"transactionNo"`
@@ -385,13 +390,13 @@ type OrderInfo struct {
 
 // OrderBillingInfo is Get Order Details' billingInformation.
 type OrderBillingInfo struct {
-	BillingContactID ID     `json:"billingContactId"`
+	BillingContactID ID     `json:"billingContactId" partner:"strict"`
 	EmailAddress     string `json:"emailAddress"`
 }
 
 // OrderSumInfo is Get Order Details' orderSummary.
 type OrderSumInfo struct {
-	ServiceList []OrderLine `json:"serviceList"`
+	ServiceList []OrderLine `json:"serviceList" partner:"strict"`
 }
 
 // AutoRenewalRequest is the body of Enable Auto-renewal.
@@ -403,6 +408,59 @@ type AutoRenewalRequest struct {
 
 // ActivationCode is the result of Query Activation Code.
 type ActivationCode struct {
-	Code         string `json:"code"`
+	Code         string `json:"code" partner:"strict"`
 	GenerateTime Millis `json:"generateTime"`
+}
+
+// The checks of the fields the saga relies on. A decoder that finds one missing fails as an
+// undecodable answer (retryable for a lookup, unknown for a side-effecting call), instead of
+// handing the saga a zero ID or an empty name.
+
+func (p Product) validate() error {
+	if strings.TrimSpace(p.ProductNo) == "" {
+		return errors.New("product without productNo")
+	}
+	return nil
+}
+
+func (p PurchaseInfo) validate() error {
+	for i, pl := range p.Plans {
+		if pl.PlanID == 0 || strings.TrimSpace(pl.PlanName) == "" {
+			return fmt.Errorf("planList[%d]: a plan needs planId and planName", i)
+		}
+	}
+	for i, sv := range p.Services {
+		if sv.ServiceID == 0 || strings.TrimSpace(sv.ServiceName) == "" {
+			return fmt.Errorf("serviceList[%d]: a service needs serviceId and serviceName", i)
+		}
+	}
+	return nil
+}
+
+func (b BillingContact) validate() error {
+	if b.BillingContactID == 0 {
+		return errors.New("billing contact without billingContactId")
+	}
+	return nil
+}
+
+func (u SubordinateUser) validate() error {
+	if u.PartnerID == 0 || strings.TrimSpace(u.Email) == "" {
+		return errors.New("subordinate user without partnerId or email")
+	}
+	return nil
+}
+
+func (o OrderSummary) validate() error {
+	if o.ID == 0 && strings.TrimSpace(o.OrderNo) == "" {
+		return errors.New("order without id or orderNo")
+	}
+	return nil
+}
+
+func (d OrderDetails) validate() error {
+	if d.Order.ID == 0 && strings.TrimSpace(d.Order.OrderNo) == "" {
+		return errors.New("order details without orderInformation.orderNo or id")
+	}
+	return nil
 }
