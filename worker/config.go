@@ -53,6 +53,9 @@ type Config struct {
 	// Idempotency configures the per-key store. Its TTL (key retention) must be at least
 	// MinKeyRetention.
 	Idempotency idempotency.Config
+	// Control configures the control bucket shared by all workers: the pause flag
+	// (`fulfil pause`) and the spend caps that every create-order send waits for.
+	Control ControlConfig
 	// Repair lets Setup overwrite existing streams, consumer and bucket whose settings break the
 	// guarantees, instead of refusing to start.
 	Repair bool
@@ -63,6 +66,22 @@ type Config struct {
 	// Metrics receives measurements (default: none).
 	Metrics *metrics.Metrics
 	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// ControlConfig configures the control bucket and the guard before create order.
+type ControlConfig struct {
+	// Bucket is the control bucket (default control.DefaultBucket, "FULFIL_CONTROL"). Its
+	// replicas and storage follow the idempotency bucket's.
+	Bucket string
+	// MaxOrdersPerHour and MaxOrdersPerDay cap the create-order sends of the whole account in
+	// one UTC hour and one UTC day, counted across all workers; 0 (the default) means no cap.
+	// A send over a cap waits for the next window; the purchase is not failed.
+	MaxOrdersPerHour int
+	MaxOrdersPerDay  int
+	// Recheck is how often a send held back by a cap looks at the counters again (default 30s).
+	Recheck time.Duration
+	// Now is the clock of the spend windows (default Config.Now).
 	Now func() time.Time
 }
 
@@ -157,6 +176,10 @@ func (c Config) Validate() error {
 	check(validToken(c.Durable), "durable name %q must be letters, digits, '-' or '_'", c.Durable)
 	check(c.Idempotency.TTL == 0 || c.Idempotency.TTL >= MinKeyRetention,
 		"key retention %s is shorter than %s: a purchase could be bought again when its key is forgotten", c.Idempotency.TTL, MinKeyRetention)
+	check(c.Control.MaxOrdersPerHour >= 0, "max orders per hour must be 0 (no cap) or positive, got %d", c.Control.MaxOrdersPerHour)
+	check(c.Control.MaxOrdersPerDay >= 0, "max orders per day must be 0 (no cap) or positive, got %d", c.Control.MaxOrdersPerDay)
+	check(c.Control.Bucket == "" || validToken(c.Control.Bucket), "control bucket %q must be letters, digits, '-' or '_'", c.Control.Bucket)
+	check(c.Control.Bucket == "" || c.Control.Bucket != c.Idempotency.Bucket, "the control bucket must not be the idempotency bucket")
 	check(c.Idempotency.LeaseTTL == 0 || c.Idempotency.LeaseTTL >= 500*time.Millisecond, "lease TTL must be at least 500ms")
 	return errors.Join(errs...)
 }

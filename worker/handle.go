@@ -40,7 +40,7 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	w.cfg.Metrics.InFlight(1)
 	defer w.cfg.Metrics.InFlight(-1)
 	defer d.recoverPanic()
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.MessageTimeout)
+	ctx, cancel := w.messageContext(ctx) // MessageTimeout, suspended while create order waits (guard.go)
 	defer cancel()
 	// The saga runs in runSaga, right below Handle: a saga spends most of its life waiting for
 	// the partner or NATS, and the frames it waits on are kept small (work before and after

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/internal/control"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/workflow"
 )
@@ -27,9 +28,15 @@ type Worker struct {
 	store    *idempotency.Store
 	consumer jetstream.Consumer
 	starting chan struct{} // slots of Config.MaxStarting
+
+	control  *control.Control // after Setup
+	guard    *control.Guard   // after Setup: watches the pause flag until Run returns
+	stopping context.Context  // Run's ctx: when it ends, waits before create order give up
 }
 
-// New returns a Worker; call Setup, then Run. It returns an error when cfg is invalid.
+// New returns a Worker; call Setup, then Run. It returns an error when cfg is invalid. A saga
+// without a Guard gets Guard, so that its create-order sends obey the pause flag and the
+// spend caps; the saga may be shared by several workers.
 func New(js jetstream.JetStream, saga *workflow.Saga, cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -37,6 +44,9 @@ func New(js jetstream.JetStream, saga *workflow.Saga, cfg Config) (*Worker, erro
 	}
 	if js == nil || saga == nil || saga.Partner == nil {
 		return nil, errors.New("worker: jetstream, saga and partner are required")
+	}
+	if saga.Guard == nil {
+		saga.Guard = Guard
 	}
 	return &Worker{
 		cfg:      cfg,
@@ -53,6 +63,12 @@ func (w *Worker) Config() Config { return w.cfg }
 
 // Store returns the idempotency store (after Setup).
 func (w *Worker) Store() *idempotency.Store { return w.store }
+
+// Control returns the control bucket (after Setup).
+func (w *Worker) Control() *control.Control { return w.control }
+
+// ControlGuard returns the guard before create order (after Setup).
+func (w *Worker) ControlGuard() *control.Guard { return w.guard }
 
 // Setup checks, then creates or updates, the streams, the consumer and the idempotency bucket.
 // It is idempotent and safe to run from many workers at once. When any of them already exists
@@ -81,6 +97,43 @@ func (w *Worker) Setup(ctx context.Context) error {
 		return fmt.Errorf("idempotency bucket: %w", err)
 	}
 	w.store = store
+	return w.setupControl(ctx)
+}
+
+// setupControl creates or updates the control bucket, with the idempotency bucket's replicas
+// and storage, and starts watching the pause flag (once; Run stops the watch).
+func (w *Worker) setupControl(ctx context.Context) error {
+	now := w.cfg.Control.Now
+	if now == nil {
+		now = w.cfg.Now
+	}
+	ctl, err := control.Open(ctx, w.js, control.Config{
+		Bucket:   w.cfg.Control.Bucket,
+		Replicas: w.cfg.Idempotency.Replicas,
+		Storage:  w.cfg.Idempotency.Storage,
+		Now:      now,
+	})
+	if err != nil {
+		return err
+	}
+	w.control = ctl
+	if w.guard != nil {
+		return nil
+	}
+	g, err := ctl.NewGuard(control.GuardConfig{
+		MaxPerHour: w.cfg.Control.MaxOrdersPerHour,
+		MaxPerDay:  w.cfg.Control.MaxOrdersPerDay,
+		Recheck:    w.cfg.Control.Recheck,
+		Logger:     w.log,
+		Metrics:    w.cfg.Metrics,
+	})
+	if err != nil {
+		return err
+	}
+	if err := g.Start(ctx); err != nil {
+		return err
+	}
+	w.guard = g
 	return nil
 }
 
@@ -201,6 +254,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopDLQ()
+	if w.guard != nil {
+		defer w.guard.Stop()
+	}
+	w.stopping = ctx
 	// Sagas outlive ctx during the drain; hard is cancelled when the drain times out.
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
