@@ -21,6 +21,8 @@ func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintln(stderr, "Usage: fulfil partner check [--save DIR] [--product-id 12] [partner flags]")
 	fmt.Fprintln(stderr, "\nCalls every read-only partner API endpoint and compares the answers with fulfil's decoders.")
+	fmt.Fprintln(stderr, "A value of an unexpected type in a field fulfil does not rely on is reported as drift (a warning);")
+	fmt.Fprintln(stderr, "one in a field it relies on, or a failed call, makes the check fail (exit 1).")
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		return exitOK
 	}
@@ -28,7 +30,8 @@ func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // runPartnerCheck checks the partner API's answers against the decoders: exit 0 when
-// every call succeeded and every value fits, 1 otherwise.
+// every call succeeded and every value fulfil relies on fits, 1 otherwise. Drift (a value
+// of an unexpected type elsewhere, which the decoders tolerate) is reported, not failed.
 func runPartnerCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs, ee := newFlags("partner check", &c, secPartner|secLog, stderr)

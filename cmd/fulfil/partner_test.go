@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
 
@@ -101,5 +104,48 @@ func TestPartnerCheckFails(t *testing.T) {
 	if !strings.Contains(out.String(), "NOT OK") || !strings.Contains(out.String(), "invalid_client") ||
 		!strings.Contains(out.String(), "skipped: the product list was not read") {
 		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// A product list whose planAutoRenewal is a Boolean still passes the check (the decoders
+// tolerate it), but the report names the drift; a productNo of the wrong type fails it.
+func TestPartnerCheckReportsDrift(t *testing.T) {
+	tests := []struct {
+		name     string
+		item     string
+		wantCode int
+		want     []string
+	}{
+		{"flag as a Boolean", `{"productNo":"` + partnertest.ExistingSN + `","planAutoRenewal":true,"planId":"1","planName":"P"}`, exitOK,
+			[]string{"product_list: results[].planAutoRenewal: want number, got boolean (drift: tolerated)", "\nOK: ", "DRIFT: 1 value(s)"}},
+		{"productNo as a number", `{"productNo":3651,"planAutoRenewal":1}`, exitFailed,
+			[]string{"product_list: kind mismatch results[].productNo: want string, got integer", "NOT OK"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := partnertest.NewServer()
+			t.Cleanup(sim.Close)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != partnerclient.PathProductList {
+					sim.ServeHTTP(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"code":"success","detailMessage":"","requestId":"drift-1","status":200,"result":` +
+					`{"count":1,"pageNo":1,"pageSize":25,"total":1,"totalPage":1,"results":[` + tt.item + `]}}`))
+			}))
+			t.Cleanup(srv.Close)
+			var out, errb syncBuffer
+			args := []string{"partner", "check", "--partner-sim=false", "--partner-url", srv.URL,
+				"--partner-client-id", partnertest.DefaultClientID, "--partner-client-secret", partnertest.DefaultClientSecret, "--log-level", "error"}
+			if code := run(context.Background(), args, &out, &errb); code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out.String(), errb.String())
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
 	}
 }
