@@ -84,7 +84,7 @@ func Terminal(st *State, err error) *Failure {
 	case st != nil && st.Order.Result != nil:
 		return failure(step, messages.ReasonPostOrderFailed, st.Order.Result.OrderNo, err,
 			"order %s was placed, but %s did not finish within the retry budget: %v", st.Order.Result.OrderNo, step, cause(err))
-	case st != nil && st.Order.Intent != nil && st.Order.Intent.Unknown:
+	case st != nil && st.Order.Intent.Outstanding():
 		return failure(messages.StepCreateOrder, messages.ReasonNeedsReconciliation, "", err,
 			"create order (poNumber %s) had an unknown outcome and no order could be matched: check the Partner Portal orders for this poNumber before buying again; last error: %v",
 			st.Order.Intent.PONumber, cause(err))

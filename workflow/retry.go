@@ -65,6 +65,12 @@ func retryable(err error) bool {
 	return o == partnerclient.OutcomeRetryable
 }
 
+// waiter is an error that asks for at least retryAfter before the next attempt.
+type waiter interface {
+	error
+	retryAfter() time.Duration
+}
+
 // stopError marks an error that must end the saga at once (a failed checkpoint).
 type stopError struct{ err error }
 
@@ -98,7 +104,11 @@ func (s *Saga) do(ctx context.Context, step string, obs Observer, canRetry func(
 			return backoff.Permanent(err)
 		}
 		var pe *partnerclient.Error
-		if errors.As(err, &pe) {
+		var w waiter
+		switch {
+		case errors.As(err, &w):
+			ra.after = w.retryAfter()
+		case errors.As(err, &pe):
 			ra.after = pe.RetryAfter
 		}
 		return err

@@ -57,6 +57,9 @@ type Saga struct {
 	// the list has shown the order absent twice, ResendAbsentGap apart; ResendNever stops with
 	// needs_reconciliation for a human to decide.
 	Resend ResendPolicy
+	// ResendAbsentGap is how far apart the two order-list searches that must both miss the order
+	// are, before an unknown outcome is taken as "no order" (default 5s): order lists can lag.
+	ResendAbsentGap time.Duration
 
 	roundsOnce sync.Once
 	rounds     chan struct{} // nil: unbounded
@@ -167,6 +170,20 @@ func (s *Saga) maxPages() int {
 	}
 	return 40
 }
+
+func (s *Saga) absentGap() time.Duration {
+	if s.ResendAbsentGap > 0 {
+		return s.ResendAbsentGap
+	}
+	return DefaultResendAbsentGap
+}
+
+// DefaultResendAbsentGap is the default Saga.ResendAbsentGap.
+const DefaultResendAbsentGap = 5 * time.Second
+
+// placedWait is how long an order the partner answered without an order number is looked for
+// in the order list before a human is asked to find it.
+func (s *Saga) placedWait() time.Duration { return 6 * s.absentGap() }
 
 func (s *Saga) maxSends() int {
 	if s.MaxOrderSends > 0 {

@@ -48,8 +48,9 @@ func newSaga(t *testing.T, opts ...partnertest.Option) (*workflow.Saga, *partner
 		t.Fatal(err)
 	}
 	return &workflow.Saga{
-		Partner: client,
-		Retry:   workflow.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 5 * time.Second, MaxRetries: 20},
+		Partner:         client,
+		Retry:           workflow.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 5 * time.Second, MaxRetries: 20},
+		ResendAbsentGap: 10 * time.Millisecond,
 	}, sim
 }
 

@@ -86,7 +86,29 @@ type OrderIntent struct {
 	Unknown bool `json:"unknown,omitempty"`
 	// Absent counts unknown outcomes that reconciliation proved placed no order.
 	Absent int `json:"absent,omitempty"`
+	// AbsentSince is when the order list first showed no order for the outstanding unknown
+	// outcome; a second look at least Saga.ResendAbsentGap later is needed before acting on it.
+	AbsentSince time.Time `json:"absentSince,omitzero"`
+	// Placed is set when the partner answered success without an order number: the order
+	// exists, so it is looked for in the order list and never sent again.
+	Placed bool `json:"placed,omitempty"`
+	// Answer is the partner's non-success answer to the last send when it was neither a
+	// documented refusal nor a server error (an undocumented code): the order is looked for
+	// before the answer is believed.
+	Answer *PartnerAnswer `json:"answer,omitempty"`
 }
+
+// PartnerAnswer is a partner's answer kept for the failure it may become.
+type PartnerAnswer struct {
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	Message   string `json:"message,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// Outstanding reports whether a send may have placed an order that is not yet known: its answer
+// was lost, was not a documented one, or was a success without an order number.
+func (in *OrderIntent) Outstanding() bool { return in != nil && (in.Unknown || in.Placed) }
 
 // OrderResult is the order the saga placed or adopted.
 type OrderResult struct {
