@@ -1,7 +1,10 @@
 package partnerclient
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -198,6 +201,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		`{"code":"success","result":{"autoRenew":true}}`,
 		`{"code":"parameter_validation_failed","detailMessage":"x","result":{"f":"required"},"status":400}`,
 		`{"code":1,"requestId":null,"result":null}`,
+		`{"code":"success","result":{"results":[{"productNo":"S","planAutoRenewal":true,"serviceList":[{"serviceAutoRenewal":"1","serviceId":1.5}]}]},"status":"200"}`,
+		`{"code":"success","result":{"planList":[{"planId":"1","planName":"U","billingCycle":7}],"serviceList":{"x":1}}}`,
+		`{"code":"success","result":{"orderInformation":{"id":1,"createTime":"x"},"orderSummary":{"serviceList":[{"serviceId":"2","price":{}}]}}}`,
 		`<html></html>`,
 		``,
 	} {
@@ -211,15 +217,21 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if len(env.Result) > 0 && !json.Valid(env.Result) {
 			t.Fatalf("result %q is not valid JSON", env.Result)
 		}
-		_, _ = decodeProductPage(env.Result, driftSink{})
-		_, _ = decodeOrderPage(env.Result, driftSink{})
-		_, _ = decodeBillingContacts(env.Result, driftSink{})
-		_, _ = decodeSubordinateUsers(env.Result, driftSink{})
-		_, _ = decodePurchaseInfo(env.Result, driftSink{})
-		_, _ = decodeOrderDetails(env.Result, driftSink{})
-		_, _ = decodeAutoRenewStatus(env.Result, driftSink{})
-		_, _ = decodeEnableAutoRenewal(env.Result, driftSink{})
-		_, _, _ = decodeToken(env.Result, driftSink{})
+		d := driftSink{ep: EndpointProductList, rec: new(driftRecorder)}
+		_, _ = decodeProductPage(env.Result, d)
+		_, _ = decodeProduct(env.Result, d)
+		_, _ = decodeOrderPage(env.Result, d)
+		_, _ = decodeBillingContacts(env.Result, d)
+		_, _ = decodeSubordinateUsers(env.Result, d)
+		_, _ = decodePurchaseInfo(env.Result, d)
+		_, _ = decodeOrderResult(env.Result, d)
+		_, _ = decodeOrderDetails(env.Result, d)
+		_, _ = decodeActivationCode(env.Result, d)
+		_, _ = decodeAutoRenewStatus(env.Result, d)
+		_, _ = decodeEnableAutoRenewal(env.Result, d)
+		_, _, _ = decodeToken(env.Result, d)
+		_ = compareResult(EndpointProductList, env.Result)
+		_ = compareResult(EndpointOrderDetails, env.Result)
 	})
 }
 
@@ -239,4 +251,35 @@ func FuzzUnquote(f *testing.F) {
 			t.Fatalf("unquote(%q) = %q, %v; json.Unmarshal: %q, %v", b, got, err, want, wantErr)
 		}
 	})
+}
+
+// BenchmarkDecodeProductPage decodes a product list answer: in one go (the fast path every
+// answer takes), and with a Boolean planAutoRenewal in every item (the lenient path).
+func BenchmarkDecodeProductPage(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join(fixtureDir, "product_list.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	drifted := bytes.ReplaceAll(body, []byte(`"planAutoRenewal": 0`), []byte(`"planAutoRenewal": false`))
+	if bytes.Equal(body, drifted) {
+		b.Fatal("the fixture has no planAutoRenewal 0 to replace")
+	}
+	for _, bm := range []struct {
+		name string
+		body []byte
+	}{{"fast", body}, {"lenient", drifted}} {
+		b.Run(bm.name, func(b *testing.B) {
+			d := driftSink{ep: EndpointProductList, rec: new(driftRecorder)}
+			b.ReportAllocs()
+			for b.Loop() {
+				env, err := decodeEnvelope(bm.body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := decodeProductPage(env.Result, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
