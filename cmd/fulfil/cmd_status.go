@@ -10,7 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/internal/control"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/workflow"
 )
@@ -22,11 +25,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := parse(fs, ee, args); err != nil {
 		return usageError(stderr, err)
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: fulfil status [flags] IDEMPOTENCY_KEY")
+	if fs.NArg() > 1 {
+		fmt.Fprintln(stderr, "usage: fulfil status [flags] [IDEMPOTENCY_KEY]  (without a key: the account's pause, spend and last audit)")
 		return exitUsage
 	}
-	key := fs.Arg(0)
 	log, _ := newLogger("error", stderr)
 	env, err := connectNATS(&c, false, log)
 	if err != nil {
@@ -34,6 +36,23 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailed
 	}
 	defer env.close()
+	ctl, err := control.Bind(ctx, env.js, control.Config{})
+	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
+		return exitFailed
+	}
+	if fs.NArg() == 0 {
+		if ctl == nil {
+			fmt.Fprintln(stdout, "account: running (no worker has started and nobody has paused it yet)")
+			return exitOK
+		}
+		if err := printControl(ctx, stdout, ctl, time.Now()); err != nil {
+			fmt.Fprintf(stderr, "fulfil status: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	key := fs.Arg(0)
 	store, err := idempotency.Bind(ctx, env.js, idempotency.Config{})
 	if err != nil {
 		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
@@ -56,6 +75,19 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := printStatus(stdout, rec, time.Now()); err != nil {
 		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
 		return exitFailed
+	}
+	if ctl != nil {
+		if p, err := ctl.Pause(ctx); err == nil && p.Paused {
+			fmt.Fprintf(stdout, "\naccount: PAUSED by %s since %s", p.By, stamp(p.At))
+			if p.Reason != "" {
+				fmt.Fprintf(stdout, ": %s", p.Reason)
+			}
+			if rec.Finished() {
+				fmt.Fprintln(stdout, "\n  (this purchase has finished; others send no create order until `fulfil resume`)")
+			} else {
+				fmt.Fprintln(stdout, "\n  this purchase sends no create order until `fulfil resume`")
+			}
+		}
 	}
 	return exitOK
 }

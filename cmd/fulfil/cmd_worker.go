@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/internal/audit"
 	"github.com/fulfil/fulfil/internal/metrics"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -27,6 +28,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var c config
 	fs, ee := newFlags("worker", &c, secNATS|secPartner|secWorker|secLog, stderr)
 	if err := parse(fs, ee, args); err != nil {
+		return usageError(stderr, err)
+	}
+	if err := c.checkGuards(); err != nil {
 		return usageError(stderr, err)
 	}
 	if err := c.resolvePartner(); err != nil {
@@ -93,7 +97,11 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	}
 	defer env.close()
 
-	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga"),
+	resend, err := workflow.ParseResendPolicy(c.resendAfterUnknown)
+	if err != nil {
+		return err
+	}
+	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga"), Resend: resend,
 		Hooks: workflow.Hooks{StepDone: m.StepDone, Reconciled: m.Reconciled}}
 	if c.replicas == 0 {
 		c.replicas = defaultReplicas(env.nc.ConnectedClusterName())
@@ -118,6 +126,16 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
+	if c.auditInterval > 0 {
+		sweeper := &audit.Sweeper{Control: w.Control(), Store: w.Store(), Partner: client, Interval: c.auditInterval,
+			Window: c.auditWindow, Owner: w.Config().WorkerID, Logger: log.Named("audit"), Metrics: m}
+		sctx, stopSweeper := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		go func() { defer close(swept); sweeper.Run(sctx) }()
+		defer func() { stopSweeper(); <-swept }()
+	}
+	log.Info("create-order guard", zap.Int("max_orders_per_hour", c.maxOrdersPerHour), zap.Int("max_orders_per_day", c.maxOrdersPerDay),
+		zap.String("resend_after_unknown", string(resend)), zap.Duration("audit_interval", c.auditInterval))
 	return w.Run(ctx)
 }
 
@@ -183,6 +201,7 @@ func workerConfig(c *config, log *zap.Logger, m *metrics.Metrics) worker.Config 
 		Replicas:        c.replicas,
 		Repair:          c.repair,
 		Idempotency:     idempotency.Config{TTL: c.keyRetention, LeaseTTL: c.leaseTTL, Replicas: c.replicas},
+		Control:         worker.ControlConfig{MaxOrdersPerHour: c.maxOrdersPerHour, MaxOrdersPerDay: c.maxOrdersPerDay},
 		Logger:          log,
 		Metrics:         m,
 	}

@@ -14,6 +14,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/fulfil/fulfil/workflow"
 )
 
 // Defaults of the public configuration (CONTRACT.md).
@@ -66,6 +68,12 @@ type config struct {
 	natsCA   string
 	natsCert string
 	natsKey  string
+
+	maxOrdersPerHour   int
+	maxOrdersPerDay    int
+	resendAfterUnknown string
+	auditInterval      time.Duration
+	auditWindow        time.Duration
 }
 
 // envBindings lists every flag of config with its environment variable; the deploy manifests
@@ -99,6 +107,11 @@ var envBindings = []envVar{
 	{"repair", "FULFIL_REPAIR"},
 	{"sync-interval", "FULFIL_SYNC_INTERVAL"},
 	{"partner-rate-limit", "FULFIL_PARTNER_RATE_LIMIT"},
+	{"max-orders-per-hour", "FULFIL_MAX_ORDERS_PER_HOUR"},
+	{"max-orders-per-day", "FULFIL_MAX_ORDERS_PER_DAY"},
+	{"resend-after-unknown", "FULFIL_RESEND_AFTER_UNKNOWN"},
+	{"audit-interval", "FULFIL_AUDIT_INTERVAL"},
+	{"audit-window", "FULFIL_AUDIT_WINDOW"},
 }
 
 // envName is the environment variable of a flag: its binding, or for a command's own flags
@@ -229,6 +242,16 @@ func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag
 		fs.BoolVar(&c.repair, "repair", ee.bool("repair", false), "overwrite existing streams, consumer and bucket whose settings break the guarantees ($FULFIL_REPAIR)")
 		fs.DurationVar(&c.syncInterval, "sync-interval", ee.duration("sync-interval", 0),
 			"embedded server: JetStream fsync interval; 0 = server default (2m), 'always' durability needs an external server ($FULFIL_SYNC_INTERVAL)")
+		fs.IntVar(&c.maxOrdersPerHour, "max-orders-per-hour", ee.int("max-orders-per-hour", 0),
+			"cap on create-order sends of the whole account per UTC hour, counted across all workers; over it a purchase waits for the next hour; 0 = no cap ($FULFIL_MAX_ORDERS_PER_HOUR)")
+		fs.IntVar(&c.maxOrdersPerDay, "max-orders-per-day", ee.int("max-orders-per-day", 0),
+			"cap on create-order sends of the whole account per UTC day, counted across all workers; 0 = no cap ($FULFIL_MAX_ORDERS_PER_DAY)")
+		str(&c.resendAfterUnknown, "resend-after-unknown", "auto",
+			"after a create order with an unknown outcome that the order list does not show: auto (send again once proven absent) or never (stop with needs_reconciliation)")
+		fs.DurationVar(&c.auditInterval, "audit-interval", ee.duration("audit-interval", time.Hour),
+			"how often one of the workers audits the partner's orders against the sagas; 0 disables ($FULFIL_AUDIT_INTERVAL)")
+		fs.DurationVar(&c.auditWindow, "audit-window", ee.duration("audit-window", 72*time.Hour),
+			"how far back each audit sweep looks ($FULFIL_AUDIT_WINDOW)")
 	}
 	if sections&secLog != 0 {
 		str(&c.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn, error")
@@ -245,6 +268,28 @@ func parse(fs *flag.FlagSet, ee *envErrs, args []string) error {
 		return errors.Join(*ee...)
 	}
 	return nil
+}
+
+// checkGuards reports every problem of the settings of the pause, spend caps, resend policy
+// and audit.
+func (c *config) checkGuards() error {
+	var errs []error
+	if c.maxOrdersPerHour < 0 {
+		errs = append(errs, fmt.Errorf("FULFIL_MAX_ORDERS_PER_HOUR (--max-orders-per-hour) must be 0 (no cap) or positive, got %d", c.maxOrdersPerHour))
+	}
+	if c.maxOrdersPerDay < 0 {
+		errs = append(errs, fmt.Errorf("FULFIL_MAX_ORDERS_PER_DAY (--max-orders-per-day) must be 0 (no cap) or positive, got %d", c.maxOrdersPerDay))
+	}
+	if _, err := workflow.ParseResendPolicy(c.resendAfterUnknown); err != nil {
+		errs = append(errs, fmt.Errorf("FULFIL_RESEND_AFTER_UNKNOWN (--resend-after-unknown): %w", err))
+	}
+	if c.auditInterval < 0 || (c.auditInterval > 0 && c.auditInterval < time.Second) {
+		errs = append(errs, fmt.Errorf("FULFIL_AUDIT_INTERVAL (--audit-interval) must be 0 (off) or at least 1s, got %s", c.auditInterval))
+	}
+	if c.auditWindow <= 0 {
+		errs = append(errs, fmt.Errorf("FULFIL_AUDIT_WINDOW (--audit-window) must be positive, got %s", c.auditWindow))
+	}
+	return errors.Join(errs...)
 }
 
 // checkNATS reports every problem of the NATS settings.

@@ -6,7 +6,10 @@
 //	fulfil demo        embedded NATS + partner simulator + worker; submit sample purchases
 //	fulfil partnersim  run the partner API simulator standalone
 //	fulfil submit      publish a purchase request and wait for its result event
-//	fulfil status KEY  show the saga state of one idempotency key
+//	fulfil status KEY  show the saga state of one idempotency key (no KEY: the account's pause,
+//	                   spend counters and last audit)
+//	fulfil pause       stop every create order (fulfil resume lets them go ahead)
+//	fulfil audit       compare the partner's orders with the sagas
 //	fulfil events      print and follow events, filtered by key or type
 //	fulfil dlq         list or replay dead-lettered requests
 //	fulfil partner     check the partner API against fulfil's decoders
@@ -51,7 +54,10 @@ func commands() []command {
 		{"demo", "embedded NATS + partner simulator + worker; submit sample purchases and print their outcomes", runDemo},
 		{"partnersim", "run the partner API simulator standalone", runPartnerSim},
 		{"submit", "publish a purchase request (flags or -f FILE) and wait for its result event", runSubmit},
-		{"status", "show the saga state of one idempotency key", runStatus},
+		{"status", "show the saga state of one idempotency key; without a key, the account's pause, spend and last audit", runStatus},
+		{"pause", "stop every worker from sending create order (--reason TEXT); the rest goes on", runPause},
+		{"resume", "let create order go ahead again after fulfil pause", runResume},
+		{"audit", "compare the partner's orders with the sagas: orphan, duplicate and missing orders (exit 1 on findings)", runAudit},
 		{"events", "print and follow the events stream, filtered by key or type", runEvents},
 		{"dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)", runDLQ},
 		{"partner", "check the partner API against fulfil's decoders (partner check)", runPartner},

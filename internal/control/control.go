@@ -97,6 +97,17 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (*Control, 
 	return &Control{kv: kv, cfg: cfg}, nil
 }
 
+// Bind binds to an existing bucket without creating or changing it (read-only tools). It
+// returns an error matching jetstream.ErrBucketNotFound when there is none.
+func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Control, error) {
+	cfg = cfg.withDefaults()
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("control: bucket %s: %w", cfg.Bucket, err)
+	}
+	return &Control{kv: kv, cfg: cfg}, nil
+}
+
 // Bucket returns the bucket's name.
 func (c *Control) Bucket() string { return c.cfg.Bucket }
 
