@@ -289,7 +289,8 @@ func trySetup(spec workerSpec, cfg worker.Config, mp *mortalPartner, name string
 		nc.Close()
 		return nil, err
 	}
-	w, err := worker.New(js, &workflow.Saga{Partner: mp, Retry: spec.retry}, cfg)
+	// The simulator's order list never lags: a short gap between the two looks that prove an order absent.
+	w, err := worker.New(js, &workflow.Saga{Partner: mp, Retry: spec.retry, ResendAbsentGap: 100 * time.Millisecond}, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, err
