@@ -31,7 +31,7 @@ type Drift struct {
 	Path  string
 	Want  string // the JSON type fulfil expects, e.g. "number"
 	Got   string // the JSON type found, e.g. "boolean"
-	Count int64  // answers it was seen in (Client.Drift only)
+	Count int64  // times seen, once per list item (Client.Drift only)
 }
 
 // String formats d as "product_list: results[].planAutoRenewal: want number, got boolean".
