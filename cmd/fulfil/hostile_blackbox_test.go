@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fulfil/fulfil/partnerclient/partnertest"
+)
+
+// fulfilCmd runs this test binary as the fulfil executable (see TestMain) with args, its
+// environment being the test's without any FULFIL_ or NATS_ setting.
+func fulfilCmd(ctx context.Context, t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FULFIL_") && !strings.HasPrefix(kv, "NATS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "FULFIL_TEST_AS_MAIN=1")
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
+
+// startProcess starts a long-running fulfil command; it is interrupted when the test ends.
+func startProcess(t *testing.T, name string, args ...string) (*syncBuffer, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := fulfilCmd(ctx, t, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not stop", name)
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+	return out, done
+}
+
+// TestHostilePartnerBlackBox drives the binary only: `fulfil partnersim` with its hostile
+// knobs, a `fulfil worker` against it, and `fulfil submit` for every purchase, as a user would
+// from three terminals. Every purchase must complete with its single order, and no request may
+// reach the listener the partner redirects to.
+func TestHostilePartnerBlackBox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	const purchases = 16
+	trap := partnertest.NewTrap()
+	t.Cleanup(trap.Close)
+	simAddr, natsAddr, httpAddr := freePort(t), freePort(t), freePort(t)
+	simOut, simDone := startProcess(t, "partnersim", "partnersim", "--addr", simAddr, "--seed", "7",
+		"--commit-then-fail", "0.15", "--order-error-envelope-rate", "0.2", "--order-no-orderno-rate", "0.15",
+		"--undocumented-status-rate", "0.15", "--undocumented-status-for", "1s",
+		"--order-list-shift", "1", "--order-list-without-po-number",
+		"--redirect-to", trap.URL, "--redirect-for", "3s")
+	waitFor(t, "partnersim", simDone, simOut, func() bool { return strings.Contains(simOut.String(), "listening on") })
+	for _, knob := range []string{"error envelope", "without orderNo", "redirected", "no poNumber"} {
+		if !strings.Contains(simOut.String(), knob) {
+			t.Fatalf("the simulator does not say it is hostile (%q):\n%s", knob, simOut.String())
+		}
+	}
+
+	_, workerDone := startProcess(t, "worker", "worker", "--data-dir", t.TempDir(), "--nats-listen", natsAddr,
+		"--http-addr", httpAddr, "--log-level", "warn",
+		"--partner-url", "http://"+simAddr, "--partner-client-id", partnertest.DefaultClientID,
+		"--partner-client-secret", partnertest.DefaultClientSecret)
+	waitFor(t, "worker", workerDone, nil, func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	results := make([]string, purchases)
+	for i := range purchases {
+		wg.Go(func() {
+			cmd := fulfilCmd(ctx, t, "submit", "--nats-listen", natsAddr, "--timeout", "150s",
+				"--key", fmt.Sprintf("hostile-bb-%02d", i), "--plan", "Ultimate Plan", "--quantity", fmt.Sprint(1+i))
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			results[i] = fmt.Sprintf("exit %v: %s", err, strings.TrimSpace(out.String()))
+			if err != nil || !strings.Contains(out.String(), "completed: order ZC") {
+				t.Errorf("purchase %d: %s", i, results[i])
+			}
+		})
+	}
+	wg.Wait()
+	if reqs := trap.Requests(); len(reqs) > 0 {
+		t.Errorf("%d requests reached the listener the partner redirected to; the first: %s %s (authorization %v, client secret %v)",
+			len(reqs), reqs[0].Method, reqs[0].Path, reqs[0].HasAuthorization, reqs[0].HasClientSecret)
+	}
+}
+
+// waitFor polls ready for up to 30 seconds, failing the test if the process ends first.
+func waitFor(t *testing.T, name string, done <-chan error, out *syncBuffer, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			msg := ""
+			if out != nil {
+				msg = out.String()
+			}
+			t.Fatalf("%s exited: %v\n%s", name, err, msg)
+		default:
+		}
+		if ready() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after 30s", name)
+}
