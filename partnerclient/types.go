@@ -424,6 +424,11 @@ func (p Product) validate() error {
 }
 
 func (p PurchaseInfo) validate() error {
+	if len(p.Plans) == 0 {
+		// A product on sale has plans; an answer without any has lost its planList, and the
+		// saga must not tell the buyer that the plan does not exist.
+		return errors.New("no plans: planList is missing or empty")
+	}
 	for i, pl := range p.Plans {
 		if pl.PlanID == 0 || strings.TrimSpace(pl.PlanName) == "" {
 			return fmt.Errorf("planList[%d]: a plan needs planId and planName", i)
