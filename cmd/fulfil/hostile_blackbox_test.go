@@ -143,3 +143,69 @@ func waitFor(t *testing.T, name string, done <-chan error, out *syncBuffer, read
 	}
 	t.Fatalf("%s not ready after 30s", name)
 }
+
+// TestSpendCapAcrossWorkerProcesses runs two `fulfil worker` processes on one NATS server with
+// an account-wide cap of two orders per hour: of five purchases, exactly two are ordered, and the
+// others wait before create order (they are not failed).
+func TestSpendCapAcrossWorkerProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	hour := time.Now().UTC().Truncate(time.Hour)
+	sim := partnertest.NewServer()
+	t.Cleanup(sim.Close)
+	natsAddr := freePort(t)
+	common := []string{"--log-level", "warn", "--max-orders-per-hour", "2", "--partner-url", sim.URL,
+		"--partner-client-id", partnertest.DefaultClientID, "--partner-client-secret", partnertest.DefaultClientSecret}
+	for i, extra := range [][]string{{"--nats-listen", natsAddr, "--data-dir", t.TempDir()}, {"--nats-url", "nats://" + natsAddr}} {
+		httpAddr := freePort(t)
+		_, done := startProcess(t, fmt.Sprintf("worker %d", i+1), append(append([]string{"worker", "--http-addr", httpAddr}, common...), extra...)...)
+		waitFor(t, fmt.Sprintf("worker %d", i+1), done, nil, func() bool {
+			resp, err := http.Get("http://" + httpAddr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+
+	const purchases = 5
+	var wg sync.WaitGroup
+	codes := make([]int, purchases)
+	for i := range purchases {
+		wg.Go(func() {
+			cmd := fulfilCmd(context.Background(), t, "submit", "--nats-listen", natsAddr, "--timeout", "8s",
+				"--key", fmt.Sprintf("capped-%d", i), "--plan", "Ultimate Plan", "--quantity", "3")
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			_ = cmd.Run()
+			codes[i] = cmd.ProcessState.ExitCode()
+			if codes[i] != exitOK && !strings.Contains(out.String(), "spend cap") {
+				t.Errorf("purchase %d: exit %d without a word of the spend cap:\n%s", i, codes[i], out.String())
+			}
+		})
+	}
+	wg.Wait()
+	if time.Now().UTC().Truncate(time.Hour) != hour {
+		t.Skip("the run crossed an hour boundary, where the hourly cap starts again")
+	}
+	completed, waited := 0, 0
+	for _, c := range codes {
+		switch c {
+		case exitOK:
+			completed++
+		case exitTimeout:
+			waited++
+		}
+	}
+	if n := len(sim.Orders()); n != 2 || completed != 2 || waited != purchases-2 {
+		t.Errorf("%d orders placed, %d purchases completed, %d still waiting; want 2, 2 and %d (exit codes %v)", n, completed, waited, purchases-2, codes)
+	}
+	var out bytes.Buffer
+	cmd := fulfilCmd(context.Background(), t, "status", "--nats-listen", natsAddr)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "2 this UTC hour") {
+		t.Errorf("status: %v\n%s", err, out.String())
+	}
+}
