@@ -481,3 +481,19 @@ func TestGuard(t *testing.T) {
 		}
 	})
 }
+
+// An unexpected type in a field the saga does not use (planAutoRenewal as a Boolean) must not
+// block purchases for an existing PBX.
+func TestDriftInAnUnusedFieldDoesNotBlockPurchases(t *testing.T) {
+	saga, sim, _ := newHostileSaga(t)
+	sim.SetHostile(partnertest.Hostile{AutoRenewalAsBool: true})
+	req := messages.PurchaseRequest{IdempotencyKey: "drift", ProductNo: partnertest.ExistingSN,
+		Plan: &messages.Ref{Name: "Ultimate Plan"}, Quantity: 30}.Normalize()
+	st := &workflow.State{}
+	if err := run(t, saga, req, st, &memCheckpoints{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(sim.Orders()) != 1 || st.Order.Result.ProductNo != partnertest.ExistingSN {
+		t.Errorf("orders %d, result %+v: want one order on %s", len(sim.Orders()), st.Order.Result, partnertest.ExistingSN)
+	}
+}
