@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/internal/clocktest"
 	"github.com/fulfil/fulfil/internal/control"
 	"github.com/fulfil/fulfil/internal/metrics"
 	"github.com/fulfil/fulfil/messages"
@@ -156,7 +156,7 @@ func TestShutdownEndsAWaitBeforeCreateOrder(t *testing.T) {
 // ahead in the next window.
 func TestSpendCapHoldsAcrossTwoWorkers(t *testing.T) {
 	s := newStack(t)
-	clk := &fakeClock{t: time.Date(2026, 11, 30, 5, 10, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 11, 30, 5, 10, 0, 0, time.UTC))
 	reg := prometheus.NewRegistry()
 	capCfg := worker.ControlConfig{MaxOrdersPerHour: 3, MaxOrdersPerDay: 100, Recheck: 50 * time.Millisecond, Now: clk.Now}
 	s.startWorker(worker.Config{Control: capCfg, Metrics: metrics.New(reg), WorkerID: "w1"}, nil)
@@ -219,23 +219,6 @@ func TestSpendCapHoldsAcrossTwoWorkers(t *testing.T) {
 	if got := gauge(t, reg, "fulfil_spend_cap_waiting"); got != 0 {
 		t.Errorf("fulfil_spend_cap_waiting = %v at the end, want 0", got)
 	}
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 func eventually(t *testing.T, cond func() bool) {

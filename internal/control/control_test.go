@@ -11,27 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fulfil/fulfil/internal/clocktest"
 	"github.com/fulfil/fulfil/internal/control"
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // open returns a Control with a connection of its own, as a separate worker process has.
 func open(t *testing.T, url string, now func() time.Time) *control.Control {
@@ -147,7 +130,7 @@ func TestPauseSeenAtStart(t *testing.T) {
 // send goes ahead in the next window.
 func TestSpendCapsSharedByTwoGuards(t *testing.T) {
 	url := natstest.Start(t)
-	clk := &clock{t: time.Date(2026, 11, 30, 5, 58, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 11, 30, 5, 58, 0, 0, time.UTC))
 	cfg := control.GuardConfig{MaxPerHour: 5, MaxPerDay: 8, Recheck: 20 * time.Millisecond}
 	guards := []*control.Guard{
 		startGuard(t, open(t, url, clk.Now), cfg),
@@ -212,7 +195,7 @@ func TestGuardConfigRejectsNegativeCaps(t *testing.T) {
 
 func TestClaimSweepOncePerInterval(t *testing.T) {
 	url := natstest.Start(t)
-	clk := &clock{t: time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC))
 	a, b := open(t, url, clk.Now), open(t, url, clk.Now)
 	ctx := context.Background()
 	claim := func(c *control.Control, owner string) bool {
