@@ -84,15 +84,10 @@ func newHostileSaga(t *testing.T) (*workflow.Saga, *partnertest.Server, *hostile
 	}
 	srv := httptest.NewServer(rp)
 	t.Cleanup(srv.Close)
-	client, err := partnerclient.New(srv.URL, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &workflow.Saga{
-		Partner:         client,
-		Retry:           workflow.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 5 * time.Second, MaxRetries: 40},
-		ResendAbsentGap: 20 * time.Millisecond,
-	}, sim, h
+	saga := sagaAt(t, srv.URL)
+	saga.Retry.MaxRetries = 40
+	saga.ResendAbsentGap = 20 * time.Millisecond
+	return saga, sim, h
 }
 
 // onPath applies f to the answers of one endpoint path only, once per call while n > 0 (n < 0:

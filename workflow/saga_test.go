@@ -43,7 +43,13 @@ func newSaga(t *testing.T, opts ...partnertest.Option) (*workflow.Saga, *partner
 	t.Helper()
 	sim := partnertest.NewServer(opts...)
 	t.Cleanup(sim.Close)
-	client, err := partnerclient.New(sim.URL, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
+	return sagaAt(t, sim.URL), sim
+}
+
+// sagaAt returns a saga with quick retries whose partner is the simulator at url.
+func sagaAt(t *testing.T, url string) *workflow.Saga {
+	t.Helper()
+	client, err := partnerclient.New(url, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +57,7 @@ func newSaga(t *testing.T, opts ...partnertest.Option) (*workflow.Saga, *partner
 		Partner:         client,
 		Retry:           workflow.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 5 * time.Second, MaxRetries: 20},
 		ResendAbsentGap: 10 * time.Millisecond,
-	}, sim
+	}
 }
 
 func request(key string) messages.PurchaseRequest {
