@@ -14,7 +14,11 @@
 //
 // # Headers
 //
-// Producers publish requests with Nats-Msg-Id set to the idempotency key. Every event carries
+// Producers publish requests with Nats-Msg-Id set to RequestMsgID(key, body): the idempotency
+// key, a colon and the first 32 hex digits of the SHA-256 of the exact body bytes. The
+// requests stream then drops only an exact re-send within its duplicate window; any other
+// message with the same key reaches a worker, which replays the stored outcome of the same
+// purchase or answers a different one with failed / conflict. Every event carries
 // Fulfil-Idempotency-Key, Nats-Msg-Id and the CloudEvents attributes ce-specversion, ce-type
 // (the event's type string), ce-source, ce-id (equal to Nats-Msg-Id) and ce-time; the Header*
 // constants name them.
