@@ -6,12 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode/utf8"
 )
 
 // DecodeRequest decodes the body of a request message. It returns a *ValidationError (which
 // matches ErrInvalidRequest) when data is larger than MaxRequestBytes, is not valid JSON, is
-// not a JSON object, has data after the object, or has a field of the wrong JSON type; the
-// error lists every such field, and the returned request holds what could be decoded.
+// not a JSON object, has data after the object, has a field of the wrong JSON type, or is
+// not valid UTF-8 text; the error lists every such field, and the returned request holds what
+// could be decoded.
+//
+// encoding/json would decode a broken UTF-8 sequence, or a \u escape of a lone surrogate, as
+// U+FFFD, and a name would reach the partner mangled. DecodeRequest checks each member's raw
+// bytes instead and names the member ("plan.name: must be valid UTF-8 text"); broken bytes
+// elsewhere (an unknown member, a member's name) are a problem of the whole message.
 //
 // Field names are matched exactly (JSON in Go is otherwise case-insensitive); unknown fields
 // are ignored; a field given twice takes its last value; null is the same as absent. IDs and
@@ -61,6 +69,9 @@ func DecodeRequest(data []byte) (PurchaseRequest, error) {
 	}
 	d.member(obj, "", "poNumber", &r.PONumber)
 	d.member(obj, "", "autoRenew", &r.AutoRenew)
+	if !d.badUTF8 && !utf8.Valid(data) {
+		d.add("", "message is not valid UTF-8 text (at byte %d)", invalidUTF8At(data))
+	}
 	return r, d.err()
 }
 
@@ -122,17 +133,64 @@ func PeekKey(data []byte) string {
 }
 
 // decoder decodes members one by one and collects a Problem for each that fails.
-type decoder struct{ problems }
+type decoder struct {
+	problems
+	badUTF8 bool // a member was reported for broken UTF-8
+}
 
-// member decodes obj[name] into target when present and not null.
+// member decodes obj[name] into target when present and not null. Its raw bytes must be
+// valid UTF-8, and a string must not hold an escaped lone surrogate: json.Unmarshal would
+// turn either into U+FFFD.
 func (d *decoder) member(obj map[string]json.RawMessage, prefix, name string, target any) {
 	raw, ok := obj[name]
 	if !ok || isNull(raw) {
 		return
 	}
+	if !utf8.Valid(raw) {
+		d.badUTF8 = true
+		d.add(prefix+name, "%s", msgUTF8)
+		return
+	}
 	if err := json.Unmarshal(raw, target); err != nil {
 		d.add(prefix+name, "%s", typeProblem(target))
+		return
 	}
+	if bytes.Contains(raw, []byte(`\u`)) && jsonKind(raw) == "a string" {
+		var s string
+		if json.Unmarshal(raw, &s) == nil && strings.Count(s, "\uFFFD") > replacementsSent(raw) {
+			d.badUTF8 = true
+			d.add(prefix+name, "%s (an escaped lone surrogate)", msgUTF8)
+		}
+	}
+}
+
+// replacementsSent counts the U+FFFD characters a JSON string literal holds as such: raw, or
+// escaped as \ufffd.
+func replacementsSent(raw []byte) int {
+	n := bytes.Count(raw, []byte("\uFFFD"))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if i+4 < len(raw) && raw[i] == 'u' && strings.EqualFold(string(raw[i+1:i+5]), "fffd") {
+			n++
+			i += 4
+		}
+	}
+	return n
+}
+
+// invalidUTF8At returns the offset of the first byte of data that is not valid UTF-8.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(data)
 }
 
 // object returns the members of raw; ok is false when raw is absent, null or not an object

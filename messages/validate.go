@@ -21,6 +21,9 @@ const (
 	MaxEmailLength     = 254
 )
 
+// msgUTF8 is the problem of a string that is not valid UTF-8.
+const msgUTF8 = "must be valid UTF-8 text"
+
 // Problem is one thing wrong with a request. Field is a path such as "quantity",
 // "plan.name" or "services[1].id"; it is empty for a problem with the whole message.
 type Problem struct {
@@ -88,7 +91,8 @@ func (ps problems) err() error {
 //   - billingContact: exactly one of id and email;
 //   - poNumber: at most 64 printable ASCII characters;
 //   - every id: a positive decimal integer that fits in 64 bits; every name: at most 128
-//     characters without control characters.
+//     characters without control characters;
+//   - every string: valid UTF-8 (a broken byte is never passed on as U+FFFD).
 func (r PurchaseRequest) Validate() error {
 	var ps problems
 	if msg := keyProblem(r.IdempotencyKey); msg != "" {
@@ -98,10 +102,16 @@ func (r PurchaseRequest) Validate() error {
 	if n.ProductID <= 0 {
 		ps.add("productId", "must be a positive integer")
 	}
-	if n.ProductNo != "" && !validProductNo(n.ProductNo) {
+	if !utf8.ValidString(r.ProductNo) {
+		ps.add("productNo", "%s", msgUTF8)
+	} else if n.ProductNo != "" && !validProductNo(n.ProductNo) {
 		ps.add("productNo", "must be 1 to %d letters, digits or hyphens", MaxProductNoLength)
 	}
-	if n.CustomerEmail != "" && !validEmail(n.CustomerEmail) {
+	// E-mails are checked for UTF-8 before normalization, which lower-cases them (and so
+	// would turn a broken byte into U+FFFD).
+	if !utf8.ValidString(r.CustomerEmail) {
+		ps.add("customerEmail", "%s", msgUTF8)
+	} else if n.CustomerEmail != "" && !validEmail(n.CustomerEmail) {
 		ps.add("customerEmail", "must be an e-mail address")
 	}
 	if n.Plan == nil {
@@ -136,13 +146,19 @@ func (r PurchaseRequest) Validate() error {
 		switch {
 		case (c.ID == "") == (c.Email == ""):
 			ps.add("billingContact", "give exactly one of id and email")
+		case !utf8.ValidString(string(c.ID)):
+			ps.add("billingContact.id", "%s", msgUTF8)
+		case !utf8.ValidString(r.BillingContact.Email):
+			ps.add("billingContact.email", "%s", msgUTF8)
 		case c.ID != "" && !validID(c.ID):
 			ps.add("billingContact.id", "must be a positive integer ID")
 		case c.Email != "" && !validEmail(c.Email):
 			ps.add("billingContact.email", "must be an e-mail address")
 		}
 	}
-	if len(n.PONumber) > MaxPONumberLength || !printableASCII(n.PONumber) {
+	if !utf8.ValidString(n.PONumber) {
+		ps.add("poNumber", "%s", msgUTF8)
+	} else if len(n.PONumber) > MaxPONumberLength || !printableASCII(n.PONumber) {
 		ps.add("poNumber", "must be at most %d printable ASCII characters", MaxPONumberLength)
 	}
 	return ps.err()
@@ -153,6 +169,8 @@ func (ps *problems) ref(path, nameField string, id ID, name string) {
 	switch {
 	case (id == "") == (name == ""):
 		ps.add(path, "give exactly one of id and %s", nameField)
+	case !utf8.ValidString(string(id)):
+		ps.add(path+".id", "%s", msgUTF8)
 	case id != "" && !validID(id):
 		ps.add(path+".id", "must be a positive integer ID")
 	case name != "":
@@ -167,6 +185,8 @@ func keyProblem(k string) string {
 	switch {
 	case k == "":
 		return "required"
+	case !utf8.ValidString(k):
+		return msgUTF8
 	case len(k) > MaxKeyLength:
 		return fmt.Sprintf("must be at most %d characters", MaxKeyLength)
 	case !printableASCII(k):
@@ -178,6 +198,9 @@ func keyProblem(k string) string {
 }
 
 func nameProblem(s string) string {
+	if !utf8.ValidString(s) {
+		return msgUTF8
+	}
 	if utf8.RuneCountInString(s) > MaxNameLength {
 		return fmt.Sprintf("must be at most %d characters", MaxNameLength)
 	}
