@@ -16,10 +16,10 @@ func TestInvalidUTF8IsAnInvalidRequestAndLeavesTheKeyFree(t *testing.T) {
 	tests := []struct {
 		key, body, field string
 	}{
-		{"utf8-plan", `{"idempotencyKey":"utf8-plan","plan":{"name":"Ultimate`+"\xff"+` Plan"},"quantity":1}`, "plan.name"},
-		{"utf8-service", `{"idempotencyKey":"utf8-service","plan":{"name":"Ultimate Plan"},"services":[{"name":"Disaster`+"\xc3"+` Recovery"}],"quantity":1}`, "services[0].name"},
-		{"utf8-po", `{"idempotencyKey":"utf8-po","plan":{"name":"Ultimate Plan"},"quantity":1,"poNumber":"PO-`+"\xe2\x82"+`"}`, "poNumber"},
-		{"utf8-email", `{"idempotencyKey":"utf8-email","customerEmail":"it`+"\xff"+`@customer.example","plan":{"name":"Ultimate Plan"},"quantity":1}`, "customerEmail"},
+		{"utf8-plan", `{"idempotencyKey":"utf8-plan","plan":{"name":"Ultimate` + "\xff" + ` Plan"},"quantity":1}`, "plan.name"},
+		{"utf8-service", `{"idempotencyKey":"utf8-service","plan":{"name":"Ultimate Plan"},"services":[{"name":"Disaster` + "\xc3" + ` Recovery"}],"quantity":1}`, "services[0].name"},
+		{"utf8-po", `{"idempotencyKey":"utf8-po","plan":{"name":"Ultimate Plan"},"quantity":1,"poNumber":"PO-` + "\xe2\x82" + `"}`, "poNumber"},
+		{"utf8-email", `{"idempotencyKey":"utf8-email","customerEmail":"it` + "\xff" + `@customer.example","plan":{"name":"Ultimate Plan"},"quantity":1}`, "customerEmail"},
 	}
 	for _, tt := range tests {
 		s.publish(tt.body, tt.key)
