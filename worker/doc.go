@@ -12,8 +12,8 @@
 //	transient trouble, last delivery       → the failure it amounts to (workflow.Terminal), then Term
 //	saga still running                     → InProgress every AckWait/3
 //
-// Result events are published with a Nats-Msg-Id derived from the idempotency key (and, for
-// replays, conflicts and invalid requests, from the request's stream sequence), so a worker that
+// Result events are published with a Nats-Msg-Id derived from the idempotency key and the
+// stream sequence of the request message they answer (see OutcomeMsgID), so a worker that
 // publishes twice is deduplicated by the events stream. The terminal outcome is stored in the
 // idempotency record before it is published, so a redelivery republishes the very same event.
 //

@@ -201,15 +201,16 @@ func (d *delivery) notAcquired(ctx context.Context, err error) {
 	}
 }
 
-// replay publishes a finished key's stored outcome: the original event (same Nats-Msg-Id) when
-// this is the message that produced it, else a replayed copy under its own Nats-Msg-Id.
+// replay publishes a finished key's stored outcome: the original event (same Nats-Msg-Id, from
+// the producing sequence the record keeps) when this is the message that produced it, else a
+// replayed copy under its own Nats-Msg-Id.
 func (d *delivery) replay(ctx context.Context, rec idempotency.Record) {
 	subject := d.w.subjects.Failed
 	if rec.OutcomeType == messages.TypeCompleted {
 		subject = d.w.subjects.Completed
 	}
 	data := []byte(rec.Outcome)
-	msgID := OutcomeMsgID(d.key, rec.OutcomeType)
+	msgID := OutcomeMsgID(d.key, rec.OutcomeType, rec.OutcomeSeq)
 	replayed := rec.OutcomeSeq != d.seq
 	if replayed {
 		var err error
@@ -311,7 +312,7 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 		d.retry(ctx, lease, st, fmt.Errorf("store outcome: %w", err))
 		return
 	}
-	if err := d.publishRaw(ctx, subject, ev.EventType(), data, OutcomeMsgID(d.key, ev.EventType())); err != nil {
+	if err := d.publishRaw(ctx, subject, ev.EventType(), data, OutcomeMsgID(d.key, ev.EventType(), d.seq)); err != nil {
 		// The outcome is stored: a redelivery republishes it under the same Nats-Msg-Id.
 		d.log.Warn("result event not published; redelivery will republish it", zap.Error(err))
 		d.nak()

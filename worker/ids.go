@@ -23,8 +23,14 @@ func derive(parts ...string) string {
 // SagaID is the saga ID of an idempotency key: stable for the key, a UUID.
 func SagaID(key string) string { return derive("saga", key) }
 
-// OutcomeMsgID is the Nats-Msg-Id of a key's original terminal event of type typ.
-func OutcomeMsgID(key, typ string) string { return derive("outcome", key, typ) }
+// OutcomeMsgID is the Nats-Msg-Id of a key's original terminal event of type typ, produced
+// by the request message at stream sequence seq. Every run of a key (the first, and each
+// dead-letter replay that runs it again) has an outcome of its own that the events stream must
+// not drop as a duplicate; a redelivery of the same message keeps the id, so publishing its
+// stored outcome again is deduplicated.
+func OutcomeMsgID(key, typ string, seq uint64) string {
+	return derive("outcome", key, typ, strconv.FormatUint(seq, 10))
+}
 
 // ReplayMsgID is the Nats-Msg-Id of an outcome replayed for the request at stream sequence seq.
 func ReplayMsgID(key string, seq uint64) string {

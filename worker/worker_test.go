@@ -55,7 +55,7 @@ func TestHappyPaths(t *testing.T) {
 				t.Errorf("sagaId = %s, want %s", c.SagaID, worker.SagaID(tt.key))
 			}
 			h := res[0].header
-			wantID := worker.OutcomeMsgID(tt.key, messages.TypeCompleted)
+			wantID := worker.OutcomeMsgID(tt.key, messages.TypeCompleted, seqs[tt.key])
 			for name, want := range map[string]string{
 				messages.HeaderIdempotencyKey: tt.key, messages.HeaderMsgID: wantID, messages.HeaderCEID: wantID,
 				messages.HeaderCESpecVersion: "1.0", messages.HeaderCEType: messages.TypeCompleted, messages.HeaderCESource: messages.CESource,
