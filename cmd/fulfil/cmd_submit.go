@@ -14,6 +14,7 @@ import (
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/worker"
 )
 
 // stringList is a repeatable flag.
@@ -39,7 +40,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	autoRenew := fs.Bool("auto-renew", true, "enable auto-renewal after the order")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the result event (0: do not wait)")
 	asJSON := fs.Bool("json", false, "print the result event as JSON")
-	msgID := fs.String("msg-id", "", "Nats-Msg-Id of the request (default: the idempotency key, so a quick re-publish is deduplicated)")
+	msgID := fs.String("msg-id", "", "Nats-Msg-Id of the request (default: KEY:first 32 hex digits of the body's SHA-256, so only an exact re-send is deduplicated)")
 	c.logLevel = "error"
 	if err := parse(fs, ee, args); err != nil {
 		return usageError(stderr, err)
@@ -93,9 +94,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer env.close()
 	id := *msgID
 	if id == "" {
-		id = req.IdempotencyKey
+		id = messages.RequestMsgID(req.IdempotencyKey, data)
 	}
-	return submitAndWait(ctx, env.js, c.prefix, req.IdempotencyKey, id, data, *timeout, *asJSON, stdout, stderr)
+	return submitAndWait(ctx, env.js, c.prefix, req, id, data, *timeout, *asJSON, stdout, stderr)
 }
 
 // ref turns a flag value into a plan/service reference: all digits is an ID, else a name.
@@ -109,7 +110,15 @@ func ref(v string) *messages.Ref {
 	return &messages.Ref{Name: v}
 }
 
-func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key, msgID string, data []byte, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
+// submitAndWait publishes a validated request and reports the outcome of that very message:
+// the result event whose Fulfil-Request-Seq is the sequence of its publish acknowledgement
+// (for a publish the stream dropped as a duplicate, the sequence of the message it repeats).
+func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix string, req messages.PurchaseRequest, msgID string, data []byte, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
+	key, fingerprint := req.IdempotencyKey, req.Fingerprint()
+	if rec, ok := keyRecord(ctx, js, key); ok && rec.Fingerprint != fingerprint {
+		fmt.Fprintf(stderr, "fulfil submit: warning: key %s was already used for a different purchase (%s); "+
+			"this request will be answered with conflict. Give a new purchase its own key\n", key, rec.Status)
+	}
 	subjects := messages.SubjectsFor(prefix)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -134,9 +143,19 @@ func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key, msg
 		return exitOK
 	}
 	if ack.Duplicate {
-		// No new message: the first one's outcome may be stored already.
-		if ev, ok := storedOutcome(ctx, js, key); ok {
-			return printOutcome(ev, asJSON, stdout)
+		// No new message: the stream dropped this one as a repeat of message ack.Sequence.
+		if code, done := answerDuplicate(ctx, js, key, fingerprint, msgID, ack.Sequence, nil, asJSON, stdout, stderr); done {
+			return code
+		}
+		// Not finished yet: follow the events of the message it repeats, which may be older
+		// than a second; a duplicate comes at most a duplicate window after it.
+		cancel()
+		wctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		events, err = watchEvents(wctx, js, prefix, time.Now().Add(-duplicateWindow(ctx, js)-5*time.Second))
+		if err != nil {
+			fmt.Fprintf(stderr, "fulfil submit: %v\n", err)
+			return exitFailed
 		}
 	}
 	deadline := time.After(timeout)
@@ -153,6 +172,10 @@ func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key, msg
 			if !terminal(ev) {
 				continue
 			}
+			if ack.Duplicate {
+				code, _ := answerDuplicate(ctx, js, key, fingerprint, msgID, ack.Sequence, ev.Event, asJSON, stdout, stderr)
+				return code
+			}
 			return printOutcome(ev.Event, asJSON, stdout)
 		case <-deadline:
 			fmt.Fprintf(stderr, "fulfil submit: no result within %s; see `fulfil status %s`\n", timeout, key)
@@ -161,6 +184,71 @@ func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix, key, msg
 			return exitTimeout
 		}
 	}
+}
+
+// answerDuplicate answers a publish the stream dropped as a repeat of the message at seq: with
+// the default Nats-Msg-Id that message had the very same body, but a producer-chosen id may
+// have been used for another request. The key's record decides: a different purchase is a
+// conflict (no worker ever sees this publish, so submit says it); the same purchase, finished,
+// gets the stored outcome. ev is the outcome event of the message at seq, if known. done is
+// false when the answer has to wait for that event.
+func answerDuplicate(ctx context.Context, js jetstream.JetStream, key, fingerprint, msgID string, seq uint64, ev messages.Event, asJSON bool, stdout, stderr io.Writer) (code int, done bool) {
+	rec, ok := keyRecord(ctx, js, key)
+	switch {
+	case ok && rec.Fingerprint != fingerprint:
+		if f, isFailed := ev.(*messages.Failed); isFailed && f.Reason == messages.ReasonConflict {
+			return printOutcome(ev, asJSON, stdout), true // that message was this request
+		}
+		return printOutcome(conflictEvent(key, fmt.Sprintf("idempotency key was already used with a different request; "+
+			"this publish repeated the Nats-Msg-Id %q of request %d and was dropped by the stream, so no worker answers it. "+
+			"The first request is unaffected. Use a new key for a new purchase", msgID, seq)), asJSON, stdout), true
+	case ok && rec.Finished():
+		if stored, err := messages.DecodeEvent(rec.Outcome); err == nil {
+			if rec.OutcomeSeq != seq {
+				setReplayedFlag(stored) // as the worker answers a request that did not produce it
+			}
+			return printOutcome(stored, asJSON, stdout), true
+		}
+	}
+	if ev == nil {
+		return 0, false
+	}
+	if f, isFailed := ev.(*messages.Failed); isFailed && f.Step == messages.StepValidate {
+		// This request is valid and no conflict, so the message at seq was another request.
+		fmt.Fprintf(stderr, "fulfil submit: not answered: this publish repeated the Nats-Msg-Id %q of request %d, another request "+
+			"(answered with %s), and was dropped by the stream; publish it again without --msg-id\n", msgID, seq, f.Reason)
+		return exitFailed, true
+	}
+	return printOutcome(ev, asJSON, stdout), true
+}
+
+// conflictEvent is the failed / conflict answer for key.
+func conflictEvent(key, message string) *messages.Failed {
+	return &messages.Failed{
+		EventHeader: messages.EventHeader{Type: messages.TypeFailed, IdempotencyKey: key, SagaID: worker.SagaID(key), Time: time.Now().UTC().Truncate(time.Millisecond)},
+		Step:        messages.StepValidate,
+		Reason:      messages.ReasonConflict,
+		Message:     message,
+	}
+}
+
+func setReplayedFlag(ev messages.Event) {
+	switch e := ev.(type) {
+	case *messages.Completed:
+		e.Replayed = true
+	case *messages.Failed:
+		e.Replayed = true
+	}
+}
+
+// duplicateWindow is the requests stream's Nats-Msg-Id window (2 minutes if unknown).
+func duplicateWindow(ctx context.Context, js jetstream.JetStream) time.Duration {
+	if s, err := js.Stream(ctx, messages.StreamRequests); err == nil {
+		if d := s.CachedInfo().Config.Duplicates; d > 0 {
+			return d
+		}
+	}
+	return 2 * time.Minute
 }
 
 func dupNote(dup bool) string {
@@ -209,19 +297,15 @@ func replayedNote(r bool) string {
 	return ""
 }
 
-// storedOutcome returns the terminal event stored for key, if the key has finished.
-func storedOutcome(ctx context.Context, js jetstream.JetStream, key string) (messages.Event, bool) {
+// keyRecord returns key's idempotency record, if the key is known.
+func keyRecord(ctx context.Context, js jetstream.JetStream, key string) (idempotency.Record, bool) {
 	store, err := idempotency.Bind(ctx, js, idempotency.Config{})
 	if err != nil {
-		return nil, false
+		return idempotency.Record{}, false
 	}
 	rec, err := store.Get(ctx, key)
-	if err != nil || !rec.Finished() {
-		return nil, false
-	}
-	ev, err := messages.DecodeEvent(rec.Outcome)
 	if err != nil {
-		return nil, false
+		return idempotency.Record{}, false
 	}
-	return ev, true
+	return rec, true
 }
