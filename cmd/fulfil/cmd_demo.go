@@ -26,7 +26,6 @@ import (
 type demoPurchase struct {
 	label    string
 	key      string
-	msgID    string
 	body     string // raw JSON, so the demo can show a malformed request too
 	wantType string
 	wantWhy  messages.Reason
@@ -48,9 +47,9 @@ func demoPurchases() (first, second []demoPurchase) {
 			body: `{"idempotencyKey":"shop-demo-1004","plan":{"name":"Enterprise Plan"},"quantity":"lots"}`},
 	}
 	second = []demoPurchase{
-		{label: "duplicate of 1001", key: "shop-demo-1001", msgID: "shop-demo-1001/again", wantType: messages.TypeCompleted, replayed: true,
+		{label: "duplicate of 1001", key: "shop-demo-1001", wantType: messages.TypeCompleted, replayed: true,
 			body: `{"quantity":20,"plan":{"name":"enterprise plan"},"idempotencyKey":"shop-demo-1001"}`},
-		{label: "key reused, other request", key: "shop-demo-1002", msgID: "shop-demo-1002/other", wantType: messages.TypeFailed, wantWhy: messages.ReasonConflict,
+		{label: "key reused, other request", key: "shop-demo-1002", wantType: messages.TypeFailed, wantWhy: messages.ReasonConflict,
 			body: `{"idempotencyKey":"shop-demo-1002","customerEmail":"` + partnertest.CustomerEmail + `","plan":{"name":"Ultimate Plan"},"quantity":60}`},
 	}
 	return first, second
@@ -190,11 +189,7 @@ func demoRound(ctx context.Context, js jetstream.JetStream, ps []demoPurchase, e
 	for _, p := range ps {
 		m := nats.NewMsg(messages.SubjectsFor("").Requested)
 		m.Data = []byte(p.body)
-		id := p.msgID
-		if id == "" {
-			id = p.key
-		}
-		if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
+		if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(messages.RequestMsgID(p.key, m.Data))); err != nil {
 			return fmt.Errorf("publish %s: %w", p.key, err)
 		}
 		if _, ok := want[p.key]; !ok {
