@@ -27,14 +27,13 @@ import (
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs, ee := newFlags("worker", &c, secNATS|secPartner|secWorker|secLog, stderr)
-	if err := parse(fs, ee, args); err != nil {
+	lenientFlags(fs, ee)
+	if err := fs.Parse(args); err != nil {
 		return usageError(stderr, err)
 	}
-	if err := c.checkGuards(); err != nil {
-		return usageError(stderr, err)
-	}
-	if err := c.resolvePartner(); err != nil {
-		return usageError(stderr, err)
+	// Every setting is checked before anything starts, and every problem reported at once.
+	if problems := c.checkWorker(fs.Args(), *ee); len(problems) > 0 {
+		return settingsError(stderr, "worker", problems)
 	}
 	log, err := newLogger(c.logLevel, stderr)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fulfil/fulfil/internal/control"
+	"github.com/fulfil/fulfil/worker"
 	"github.com/fulfil/fulfil/workflow"
 )
 
@@ -364,4 +367,238 @@ func newLogger(level string, stderr io.Writer) (*zap.Logger, error) {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(stderr), lvl)
 	return zap.New(core), nil
+}
+
+// setting names a setting the way the problems list it: "FULFIL_ACK_WAIT (--ack-wait)".
+func setting(flagName string) string { return envName(flagName) + " (--" + flagName + ")" }
+
+// lenientFlags makes fs record a value it cannot parse in ee, instead of stopping at the
+// first one, so that every wrong setting is reported at once. The flag keeps its previous
+// value (the environment's or the default).
+func lenientFlags(fs *flag.FlagSet, ee *envErrs) {
+	fs.VisitAll(func(f *flag.Flag) { f.Value = &lenientValue{Value: f.Value, name: f.Name, ee: ee} })
+}
+
+type lenientValue struct {
+	flag.Value
+	name string
+	ee   *envErrs
+}
+
+func (v *lenientValue) Set(s string) error {
+	old := v.Value.String()
+	if err := v.Value.Set(s); err != nil {
+		_ = v.Value.Set(old)
+		*v.ee = append(*v.ee, fmt.Errorf("%s %q: %s", setting(v.name), s, wantOf(v.Value)))
+	}
+	return nil
+}
+
+// IsBoolFlag keeps "--repair" (without a value) working.
+func (v *lenientValue) IsBoolFlag() bool {
+	b, ok := v.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// wantOf says what a flag's value must look like.
+func wantOf(v flag.Value) string {
+	g, ok := v.(flag.Getter)
+	if !ok {
+		return "not a valid value"
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "not a duration (e.g. 30s, 720h)"
+	case int:
+		return "not an integer"
+	case float64:
+		return "not a number"
+	case bool:
+		return "not a boolean (true or false)"
+	}
+	return "not a valid value"
+}
+
+// maxConcurrency is the highest --concurrency: worker.Config.MaxAckPending's default, which
+// bounds the unacknowledged requests of all workers.
+const maxConcurrency = 16384
+
+// checkWorker reports every problem of the worker's settings, before anything is started:
+// the values the flags and the environment could not parse (parseErrs), extra arguments, and
+// every rule of the worker, its idempotency store and its guard, the NATS and partner settings,
+// the listen addresses, the log level and the subject prefix. It reads the partner's _FILE
+// settings (resolvePartner).
+func (c *config) checkWorker(args []string, parseErrs []error) []error {
+	errs := append([]error(nil), parseErrs...)
+	add := func(flagName, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s "+format, append([]any{setting(flagName)}, a...)...))
+	}
+	if len(args) > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q: fulfil worker takes only flags", args[0]))
+	}
+	if _, err := zapcore.ParseLevel(c.logLevel); err != nil {
+		add("log-level", "%q: want debug, info, warn or error", c.logLevel)
+	}
+	if c.httpAddr != "" {
+		if msg := listenProblem(c.httpAddr, false); msg != "" {
+			add("http-addr", "%q: %s (empty disables the endpoints)", c.httpAddr, msg)
+		}
+	}
+	if strings.TrimSpace(c.natsURL) == "" {
+		if msg := listenProblem(c.embeddedListen, true); msg != "" {
+			add("nats-listen", "%q: %s", c.embeddedListen, msg)
+		}
+		if c.dataDir == "" {
+			add("data-dir", "must not be empty: the embedded NATS server stores its data there")
+		} else if fi, err := os.Stat(c.dataDir); err == nil && !fi.IsDir() {
+			add("data-dir", "%q is not a directory", c.dataDir)
+		}
+	} else {
+		for _, u := range strings.Split(c.natsURL, ",") {
+			if msg := natsURLProblem(u); msg != "" {
+				add("nats-url", "%q: %s", redactUserInfo(strings.TrimSpace(u)), msg)
+			}
+		}
+	}
+	errs = append(errs, flatten(c.checkNATS())...)
+	if !validToken(c.prefix) {
+		add("subject-prefix", "%q: must be one NATS subject token of letters, digits, '-' or '_'", c.prefix)
+	}
+	if c.concurrency < 1 || c.concurrency > maxConcurrency {
+		add("concurrency", "must be 1 to %d, got %d", maxConcurrency, c.concurrency)
+	}
+	if c.ackWait < time.Second {
+		add("ack-wait", "must be at least 1s, got %s", c.ackWait)
+	}
+	if c.maxDeliver < 2 || c.maxDeliver > worker.MaxMaxDeliver {
+		add("max-deliver", "must be 2 to %d (unlimited redelivery is not allowed), got %d", worker.MaxMaxDeliver, c.maxDeliver)
+	}
+	if c.leaseTTL < 500*time.Millisecond {
+		add("lease-ttl", "must be at least 500ms, got %s", c.leaseTTL)
+	}
+	if c.keyRetention < worker.MinKeyRetention {
+		add("key-retention", "must be at least %s (a purchase could be bought again once its key is forgotten), got %s", worker.MinKeyRetention, c.keyRetention)
+	}
+	if c.dupWindow < worker.MinDuplicateWindow {
+		add("duplicate-window", "must be at least %s, got %s", worker.MinDuplicateWindow, c.dupWindow)
+	}
+	if c.replicas < 0 || c.replicas > 5 {
+		add("replicas", "must be 0 (3 on a cluster, 1 on a single server) or 1 to 5, got %d", c.replicas)
+	}
+	if c.syncInterval < 0 {
+		add("sync-interval", "must be 0 (the server's default) or positive, got %s", c.syncInterval)
+	}
+	if c.partnerRate < 0 || math.IsNaN(c.partnerRate) || math.IsInf(c.partnerRate, 0) {
+		add("partner-rate-limit", "must be 0 (unlimited) or a positive number of requests per second, got %v", c.partnerRate)
+	}
+	errs = append(errs, flatten(c.checkGuards())...)
+	errs = append(errs, flatten(c.resolvePartner())...)
+	if len(errs) == 0 {
+		// The packages' own rules, in case they grow one the checks above do not know yet.
+		wc := workerConfig(c, zap.NewNop(), nil)
+		if _, err := worker.New(nil, nil, wc); err != nil && strings.HasPrefix(err.Error(), "worker config: ") {
+			errs = append(errs, flatten(err)...)
+		}
+		errs = append(errs, flatten(wc.Idempotency.Validate())...)
+		errs = append(errs, flatten(control.GuardConfig{MaxPerHour: c.maxOrdersPerHour, MaxPerDay: c.maxOrdersPerDay}.Validate())...)
+	}
+	return errs
+}
+
+// listenProblem says what is wrong with a listen address, or "". The embedded NATS server
+// needs a numeric port; the HTTP server also takes a service name ("http").
+func listenProblem(addr string, numericPort bool) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "not a host:port address"
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		if n < 0 || n > 65535 {
+			return "the port must be 0 to 65535"
+		}
+		return ""
+	}
+	if numericPort {
+		return "the port must be a number"
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return "unknown port " + strconv.Quote(port)
+	}
+	return ""
+}
+
+// natsURLProblem says what is wrong with one NATS server URL, or "". Like the NATS client, it
+// takes host:port without a scheme as nats://host:port.
+func natsURLProblem(u string) string {
+	u = strings.TrimSpace(u)
+	if u == "" {
+		return "an empty URL in the list"
+	}
+	if !strings.Contains(u, "://") {
+		u = "nats://" + u
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "not a URL"
+	}
+	switch p.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		return "the scheme must be nats, tls, ws or wss"
+	}
+	if p.Hostname() == "" {
+		return "no host"
+	}
+	if port := p.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "the port must be 1 to 65535"
+		}
+	}
+	return ""
+}
+
+// validToken reports whether s is one NATS subject token of letters, digits, '-' or '_'.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// flatten splits joined errors (errors.Join) into one error per problem.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// settingsError reports the problems of a command's settings on stderr, one per line, and
+// returns the usage exit code.
+func settingsError(stderr io.Writer, command string, problems []error) int {
+	noun := "problems"
+	if len(problems) == 1 {
+		noun = "problem"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "fulfil %s: %d %s with the settings; nothing was started:\n", command, len(problems), noun)
+	for _, p := range problems {
+		b.WriteString("  ")
+		b.WriteString(strings.ReplaceAll(p.Error(), "\n", "; "))
+		b.WriteString("\n")
+	}
+	_, _ = io.WriteString(stderr, b.String())
+	return exitUsage
 }
