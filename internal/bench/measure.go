@@ -202,7 +202,7 @@ func (st *stack) publish(ctx context.Context, subject string, perSecond float64,
 		m := nats.NewMsg(subject)
 		m.Data = bodies[i]
 		sent[i] = time.Now()
-		f, err := st.js.PublishMsgAsync(m, jetstream.WithMsgID(key))
+		f, err := st.js.PublishMsgAsync(m, jetstream.WithMsgID(messages.RequestMsgID(key, bodies[i])))
 		if err != nil {
 			return 0, fmt.Errorf("bench: publish %s: %w", key, err)
 		}

@@ -137,7 +137,8 @@ func testFencing(t *testing.T, key string, at partnerclient.Endpoint, after bool
 	}
 	t.Cleanup(w1.nc.Close)
 
-	if err := publish(js, purchase(key, 1), key, 10*time.Second); err != nil {
+	body := purchase(key, 1)
+	if err := publish(js, body, messages.RequestMsgID(key, body), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	msg := fetchOne(t, w1)

@@ -81,8 +81,10 @@ func purchase(key string, i int) []byte {
 	return b
 }
 
-// publish publishes body with Nats-Msg-Id msgID, retrying (with the same id, so the stream
-// deduplicates) until the stream acknowledges it or timeout passes.
+// publish publishes body with Nats-Msg-Id msgID (a producer's is messages.RequestMsgID of key
+// and body; another id stands for a re-send the stream's duplicate window no longer catches),
+// retrying (with the same id, so the stream deduplicates) until the stream acknowledges it or
+// timeout passes.
 func publish(js jetstream.JetStream, body []byte, msgID string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -489,7 +491,7 @@ func startProducer(t *testing.T, js jetstream.JetStream, prefix string, n int, i
 			key := fmt.Sprintf("%s-%04d", prefix, i)
 			body := purchase(key, i)
 			// The first publish may come before any worker created the stream: publish retries.
-			if err := publish(js, body, key, time.Minute); err != nil {
+			if err := publish(js, body, messages.RequestMsgID(key, body), time.Minute); err != nil {
 				t.Errorf("request never acknowledged: %v", err)
 				return
 			}
