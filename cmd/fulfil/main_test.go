@@ -88,8 +88,8 @@ func TestWorkerSubmitStatus(t *testing.T) {
 	}{
 		{name: "new license", give: []string{"--key", "cli-1", "--plan", "Ultimate Plan", "--quantity", "5"}, wantCode: exitOK, wantOut: "completed: order ZC"},
 		{name: "quick re-publish is deduplicated", give: []string{"--key", "cli-1", "--plan", "Ultimate Plan", "--quantity", "5"}, wantCode: exitOK, wantOut: "completed: order ZC"},
-		{name: "same purchase, new message, is replayed", give: []string{"--key", "cli-1", "--msg-id", "cli-1/again", "--plan", "ultimate plan", "--quantity", "5"}, wantCode: exitOK, wantOut: "completed (replayed)"},
-		{name: "same key, other purchase", give: []string{"--key", "cli-1", "--msg-id", "cli-1/other", "--plan", "Ultimate Plan", "--quantity", "6"}, wantCode: exitFailed, wantOut: "conflict"},
+		{name: "same purchase, new message, is replayed", give: []string{"--key", "cli-1", "--plan", "ultimate plan", "--quantity", "5"}, wantCode: exitOK, wantOut: "completed (replayed)"},
+		{name: "same key, other purchase", give: []string{"--key", "cli-1", "--plan", "Ultimate Plan", "--quantity", "6"}, wantCode: exitFailed, wantOut: "conflict"},
 		{name: "unknown plan", give: []string{"--key", "cli-2", "--plan", "Gold Plan", "--quantity", "5"}, wantCode: exitFailed, wantOut: "invalid_request"},
 	}
 	for _, tt := range tests {

@@ -102,8 +102,9 @@ func TestReusedKeyIsAConflictWithinTheDuplicateWindow(t *testing.T) {
 		t.Errorf("conflicting request re-sent: exit %d, stdout %q, stderr:\n%s", code, out, errb)
 	}
 
-	// A producer that keeps Nats-Msg-Id = key (the old rule) loses its second request in the
-	// stream; submit must still not call it a success.
+	// A Nats-Msg-Id chosen by the producer and reused for another body (as the bare key was,
+	// under the old rule) makes the stream drop the second request unseen; submit must still
+	// answer conflict, not the first request's outcome.
 	code, out, errb = submit("--msg-id", "legacy-id", "--quantity", "7")
 	if code != exitFailed || !strings.Contains(out, "conflict") {
 		t.Errorf("--msg-id, first publish: exit %d, stdout %q, stderr:\n%s", code, out, errb)
