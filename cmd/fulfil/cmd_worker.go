@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +91,10 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 		return err
 	}
 	defer stopSim()
+	// The first token is asked for while NATS starts; the answer is only logged, so a partner
+	// that does not answer holds nothing back.
+	checked := checkPartner(ctx, c, client, log)
+	defer checked()
 	env, err := connectNATS(c, true, log)
 	if err != nil {
 		return err
@@ -136,6 +141,44 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	log.Info("create-order guard", zap.Int("max_orders_per_hour", c.maxOrdersPerHour), zap.Int("max_orders_per_day", c.maxOrdersPerDay),
 		zap.String("resend_after_unknown", string(resend)), zap.Duration("audit_interval", c.auditInterval))
 	return w.Run(ctx)
+}
+
+// partnerCheckTimeout bounds the start-up's partner check.
+const partnerCheckTimeout = 10 * time.Second
+
+// checkPartner asks for the first partner token in the background and logs a warning, naming
+// what to check, when it cannot be had: otherwise a worker that cannot reach the partner looks
+// healthy in its logs, and only /readyz says why. Purchases wait and retry meanwhile. stop
+// ends the check and waits for it.
+func checkPartner(ctx context.Context, c *config, client *partnerclient.Client, log *zap.Logger) (stop func()) {
+	ctx, cancel := context.WithTimeout(ctx, partnerCheckTimeout)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := client.Authenticate(ctx)
+		switch {
+		case err == nil:
+			log.Info("partner API reachable: token obtained")
+		case errors.Is(ctx.Err(), context.Canceled):
+			// the worker is stopping
+		case errors.Is(err, partnerclient.ErrUnauthorized):
+			log.Warn(fmt.Sprintf("partner API refused the credentials: %s; purchases will wait and retry; check FULFIL_PARTNER_CLIENT_ID and FULFIL_PARTNER_CLIENT_SECRET (or their _FILE variants)",
+				scrub(err.Error(), c.clientSecret)), zap.String("partner_url", redactUserInfo(c.partnerURL)))
+		default:
+			log.Warn(fmt.Sprintf("partner API not reachable: %s; purchases will wait and retry; check FULFIL_PARTNER_URL and the partner credentials",
+				scrub(err.Error(), c.clientSecret)), zap.String("partner_url", redactUserInfo(c.partnerURL)))
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// scrub removes secret from s: partner errors are not meant to carry it, and a start-up
+// warning must not be the first to.
+func scrub(s, secret string) string {
+	if len(secret) < 4 {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "[redacted]")
 }
 
 // readiness reports whether NATS is connected and the partner token can be obtained.
