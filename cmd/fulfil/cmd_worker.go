@@ -197,9 +197,38 @@ func readiness(env *natsEnv, client *partnerclient.Client) func(context.Context)
 	}
 }
 
+// httpLimits bound what one client of the metrics and health endpoints can hold: Prometheus
+// and kubelet probes keep connections alive, and without an idle timeout every one of them
+// (or of anyone who can reach the address) stays open for ever.
+type httpLimits struct {
+	ReadHeader     time.Duration // to read a request's headers
+	Read           time.Duration // to read a whole request
+	Write          time.Duration // from the end of the request's headers to the end of the answer
+	Idle           time.Duration // a kept-alive connection waiting for its next request
+	MaxHeaderBytes int
+}
+
+// defaultHTTPLimits are the endpoints' limits. With the runtime profiles the write timeout
+// leaves room for a CPU profile or trace of up to a minute (/debug/pprof/profile takes 30 s by
+// default, and net/http/pprof refuses a profile that would not end before the write timeout).
+func defaultHTTPLimits(withPprof bool) httpLimits {
+	l := httpLimits{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second,
+		Idle: 60 * time.Second, MaxHeaderBytes: 16 << 10}
+	if withPprof {
+		l.Write = 90 * time.Second
+	}
+	return l
+}
+
 // startHTTP serves /metrics, /healthz and /readyz, and with withPprof /debug/pprof/; an empty
 // addr disables it.
 func startHTTP(addr string, withPprof bool, metricsHandler http.Handler, ready func(context.Context) error, log *zap.Logger) (*http.Server, error) {
+	return startHTTPWith(addr, defaultHTTPLimits(withPprof), withPprof, metricsHandler, ready, log)
+}
+
+// startHTTPWith is startHTTP with the given limits. The returned server's Addr is the address
+// it listens on (the port chosen for ":0").
+func startHTTPWith(addr string, limits httpLimits, withPprof bool, metricsHandler http.Handler, ready func(context.Context) error, log *zap.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -215,7 +244,8 @@ func startHTTP(addr string, withPprof bool, metricsHandler http.Handler, ready f
 	if withPprof {
 		registerPprof(mux)
 	}
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: limits.ReadHeader, ReadTimeout: limits.Read,
+		WriteTimeout: limits.Write, IdleTimeout: limits.Idle, MaxHeaderBytes: limits.MaxHeaderBytes}
 	if addr == "" {
 		return srv, nil
 	}
@@ -223,6 +253,7 @@ func startHTTP(addr string, withPprof bool, metricsHandler http.Handler, ready f
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
+	srv.Addr = ln.Addr().String()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", zap.Error(err))
