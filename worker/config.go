@@ -154,6 +154,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Check applies the defaults, then validates: what New would say of c, without starting
+// anything.
+func (c Config) Check() error { return c.withDefaults().Validate() }
+
 // Validate reports every invalid setting of c (after defaults).
 func (c Config) Validate() error {
 	var errs []error

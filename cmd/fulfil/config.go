@@ -496,9 +496,7 @@ func (c *config) checkWorker(args []string, parseErrs []error) []error {
 	if len(errs) == 0 {
 		// The packages' own rules, in case they grow one the checks above do not know yet.
 		wc := workerConfig(c, zap.NewNop(), nil)
-		if _, err := worker.New(nil, nil, wc); err != nil && strings.HasPrefix(err.Error(), "worker config: ") {
-			errs = append(errs, flatten(err)...)
-		}
+		errs = append(errs, flatten(wc.Check())...)
 		errs = append(errs, flatten(wc.Idempotency.Validate())...)
 		errs = append(errs, flatten(control.GuardConfig{MaxPerHour: c.maxOrdersPerHour, MaxPerDay: c.maxOrdersPerDay}.Validate())...)
 	}
