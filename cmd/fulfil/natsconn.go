@@ -38,7 +38,7 @@ func connectNATS(c *config, embed bool, log *zap.Logger) (*natsEnv, error) {
 			if err != nil {
 				return nil, fmt.Errorf("nats listen port %q: %w", portStr, err)
 			}
-			srv, err := natsembed.Start(natsembed.Options{DataDir: c.dataDir, Host: host, Port: port, ServerName: "fulfil-embedded", SyncInterval: c.syncInterval, Logger: log})
+			srv, err := natsembed.Start(natsembed.Options{DataDir: c.dataDir, Host: host, Port: port, ServerName: "fulfil-embedded", SyncInterval: c.syncInterval, Logger: log, Owner: "fulfil worker"})
 			if err != nil {
 				return nil, fmt.Errorf("embedded NATS server: %w", err)
 			}

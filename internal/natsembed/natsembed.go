@@ -35,11 +35,33 @@ type Options struct {
 	// Logger receives the server's warnings and errors (nil: discard them). Notices are
 	// logged at debug level.
 	Logger *zap.Logger
+	// Owner names this process in the data directory's lock file, e.g. "fulfil worker"
+	// (default "fulfil"). See LockFile.
+	Owner string
+	// MaxStore caps the bytes JetStream stores on disk (0: the server's default, most of the
+	// free space of the data directory's file system).
+	MaxStore int64
+	// RecoverInterval is how often the server checks its store for a write error (a full
+	// disk) and, once the data directory can be written again, restarts JetStream to
+	// recover (0: every 2s; negative: never). See Server.Health.
+	RecoverInterval time.Duration
 }
 
 // Server is a running embedded NATS server with JetStream enabled.
 type Server struct {
-	ns *server.Server
+	ns     *server.Server
+	opts   *server.Options
+	dir    string
+	lock   *dirLock
+	log    *zap.Logger
+	quit   chan struct{}
+	done   chan struct{}
+	close  sync.Once
+	unlock sync.Once
+
+	mu       sync.Mutex
+	restarts int   // JetStream restarts after store errors
+	lastErr  error // the store error that caused the last restart
 }
 
 // Start starts a server and waits until it accepts connections and JetStream is enabled.
@@ -52,13 +74,43 @@ func Start(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("natsembed: data dir: %w", err)
 	}
+	if opts.Owner == "" {
+		opts.Owner = "fulfil"
+	}
+	// Two servers on one store would corrupt it: the second one refuses at once.
+	lock, err := lockDir(opts.DataDir, opts.Owner)
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	srv, err := start(opts)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	srv.lock = lock
+	interval := opts.RecoverInterval
+	if interval == 0 {
+		interval = defaultRecoverInterval
+	}
+	if interval > 0 {
+		go srv.watch(interval)
+	} else {
+		close(srv.done)
+	}
+	return srv, nil
+}
+
+func start(opts Options) (*Server, error) {
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
 	}
 	if opts.Port == 0 {
 		opts.Port = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{
+	sopts := &server.Options{
 		ServerName:             opts.ServerName,
 		Host:                   opts.Host,
 		Port:                   opts.Port,
@@ -67,9 +119,11 @@ func Start(opts Options) (*Server, error) {
 		StoreDir:               opts.DataDir,
 		SyncInterval:           opts.SyncInterval,
 		SyncAlways:             opts.SyncAlways,
+		JetStreamMaxStore:      opts.MaxStore,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
-	})
+	}
+	ns, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
 	}
@@ -91,7 +145,7 @@ func Start(opts Options) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("natsembed: JetStream did not start")
 	}
-	return &Server{ns: ns}, nil
+	return &Server{ns: ns, opts: sopts, dir: opts.DataDir, log: log.log, quit: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // waitReady waits until ns accepts connections, returning early with the fatal error the
@@ -137,10 +191,14 @@ func (s *Server) ClientMsgs(name string) (uint64, error) {
 	}
 }
 
-// Shutdown stops the server and waits until it has stopped. It is safe to call more than once.
+// Shutdown stops the server, waits until it has stopped and releases the data directory.
+// It is safe to call more than once.
 func (s *Server) Shutdown() {
+	s.close.Do(func() { close(s.quit) })
+	<-s.done
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.unlock.Do(s.lock.release)
 }
 
 // zapLogger bridges the server's logger to zap and remembers the first fatal error, which
