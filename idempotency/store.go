@@ -83,8 +83,9 @@ func (c Config) Validate() error {
 // Store keeps one record per idempotency key in a JetStream KV bucket. It is safe for
 // concurrent use.
 type Store struct {
-	kv  jetstream.KeyValue
-	cfg Config
+	kv     jetstream.KeyValue
+	cfg    Config
+	health writeHealth
 }
 
 // Open creates the bucket or updates its configuration, so every worker may call it at start-up,
@@ -231,6 +232,7 @@ func (s *Store) create(ctx context.Context, k, key, sagaID, fingerprint string, 
 		return nil, fmt.Errorf("idempotency: encode record %q: %w", key, err)
 	}
 	rev, err := s.kv.Create(ctx, k, b)
+	s.observe(err)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency: create %q: %w", key, err)
 	}
@@ -268,6 +270,9 @@ func (s *Store) List(ctx context.Context) ([]Record, error) {
 				slices.SortFunc(recs, func(a, b Record) int { return strings.Compare(a.Key, b.Key) })
 				return recs, nil
 			}
+			if e.Key() == probeKey {
+				continue
+			}
 			var rec Record
 			if err := json.Unmarshal(e.Value(), &rec); err != nil {
 				return nil, fmt.Errorf("idempotency: list: decode record %s: %w", e.Key(), err)
@@ -300,7 +305,9 @@ func (s *Store) put(ctx context.Context, k string, rec Record, rev uint64) (uint
 	if err != nil {
 		return 0, fmt.Errorf("encode record: %w", err)
 	}
-	return s.kv.Update(ctx, k, b, rev)
+	rev, err = s.kv.Update(ctx, k, b, rev)
+	s.observe(err)
+	return rev, err
 }
 
 // now reads the clock without monotonic reading, so stored and in-memory times compare equal.

@@ -121,7 +121,7 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("set up streams, consumer and bucket: %w", err)
 	}
-	srv, err := startHTTP(c.httpAddr, c.pprof, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), readiness(env, client), log)
+	srv, err := startHTTP(c.httpAddr, c.pprof, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), readiness(env, client, w), log)
 	if err != nil {
 		return err
 	}
@@ -181,14 +181,24 @@ func scrub(s, secret string) string {
 	return strings.ReplaceAll(s, secret, "[redacted]")
 }
 
-// readiness reports whether NATS is connected and the partner token can be obtained.
-func readiness(env *natsEnv, client *partnerclient.Client) func(context.Context) error {
+// readiness reports whether NATS is connected, the embedded server's store (if any) has no
+// write error, the requests stream exists, the idempotency store takes writes and the partner
+// token can be obtained. Each failure names its cause in /readyz's 503 answer.
+func readiness(env *natsEnv, client *partnerclient.Client, w *worker.Worker) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if !env.nc.IsConnected() {
 			return errors.New("NATS not connected")
 		}
+		if env.srv != nil {
+			if err := env.srv.Health(); err != nil {
+				return fmt.Errorf("embedded NATS store: %w", err)
+			}
+		}
 		if _, err := env.js.Stream(ctx, "FULFIL_REQUESTS"); err != nil {
 			return fmt.Errorf("requests stream: %w", err)
+		}
+		if err := w.CheckStore(ctx); err != nil {
+			return fmt.Errorf("idempotency store cannot write: %w", err)
 		}
 		if err := client.Authenticate(ctx); err != nil {
 			return fmt.Errorf("partner token: %w", err)
