@@ -89,6 +89,8 @@ type ControlConfig struct {
 const (
 	// MinKeyRetention is the shortest idempotency-key retention fulfil accepts.
 	MinKeyRetention = 24 * time.Hour
+	// MinEventsMaxAge is the shortest time fulfil keeps events (and dead letters) for.
+	MinEventsMaxAge = time.Hour
 	// MinDuplicateWindow is the shortest Nats-Msg-Id window fulfil accepts on its streams.
 	MinDuplicateWindow = 30 * time.Second
 	// MaxMaxDeliver bounds the consumer's MaxDeliver: unlimited redelivery is refused.
@@ -174,6 +176,8 @@ func (c Config) Validate() error {
 	check(c.NakDelay > 0 && c.MaxNakDelay >= c.NakDelay, "nak delays must be positive and max >= first")
 	check(c.MessageTimeout > 0, "message timeout must be positive")
 	check(c.DuplicateWindow >= MinDuplicateWindow, "duplicate window %s is shorter than %s", c.DuplicateWindow, MinDuplicateWindow)
+	check(c.EventsMaxAge >= MinEventsMaxAge && c.EventsMaxAge >= c.DuplicateWindow,
+		"events max age %s is shorter than %s or than the duplicate window", c.EventsMaxAge, MinEventsMaxAge)
 	check(c.MaxDeliver <= MaxMaxDeliver, "max deliver %d is above %d", c.MaxDeliver, MaxMaxDeliver)
 	check(c.Replicas >= 1 && c.Replicas <= 5, "replicas must be 1..5, got %d", c.Replicas)
 	check(validToken(c.SubjectPrefix), "subject prefix %q must be one NATS token of letters, digits, '-' or '_'", c.SubjectPrefix)

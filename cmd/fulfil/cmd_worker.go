@@ -281,6 +281,7 @@ func workerConfig(c *config, log *zap.Logger, m *metrics.Metrics) worker.Config 
 		AckWait:         c.ackWait,
 		MaxDeliver:      c.maxDeliver,
 		DuplicateWindow: c.dupWindow,
+		EventsMaxAge:    c.eventsMaxAge,
 		Replicas:        c.replicas,
 		Repair:          c.repair,
 		Idempotency:     idempotency.Config{TTL: c.keyRetention, LeaseTTL: c.leaseTTL, Replicas: c.replicas},

@@ -63,6 +63,7 @@ type config struct {
 	maxDeliver   int
 	leaseTTL     time.Duration
 	keyRetention time.Duration
+	eventsMaxAge time.Duration
 	dupWindow    time.Duration
 	repair       bool
 	syncInterval time.Duration
@@ -106,6 +107,7 @@ var envBindings = []envVar{
 	{"max-deliver", "FULFIL_MAX_DELIVER"},
 	{"lease-ttl", "FULFIL_LEASE_TTL"},
 	{"key-retention", "FULFIL_KEY_RETENTION"},
+	{"events-max-age", "FULFIL_EVENTS_MAX_AGE"},
 	{"duplicate-window", "FULFIL_DUPLICATE_WINDOW"},
 	{"repair", "FULFIL_REPAIR"},
 	{"sync-interval", "FULFIL_SYNC_INTERVAL"},
@@ -241,6 +243,7 @@ func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag
 		fs.IntVar(&c.maxDeliver, "max-deliver", ee.int("max-deliver", 10), "deliveries of one request; the last always ends in a result event ($FULFIL_MAX_DELIVER)")
 		fs.DurationVar(&c.leaseTTL, "lease-ttl", ee.duration("lease-ttl", 30*time.Second), "how long a crashed worker's key stays locked ($FULFIL_LEASE_TTL)")
 		fs.DurationVar(&c.keyRetention, "key-retention", ee.duration("key-retention", 30*24*time.Hour), "how long an idempotency key is remembered after its last change ($FULFIL_KEY_RETENTION)")
+		fs.DurationVar(&c.eventsMaxAge, "events-max-age", ee.duration("events-max-age", 30*24*time.Hour), "how long the events and dead-letter streams keep a message, read or not ($FULFIL_EVENTS_MAX_AGE)")
 		fs.DurationVar(&c.dupWindow, "duplicate-window", ee.duration("duplicate-window", 2*time.Minute), "Nats-Msg-Id window of the streams ($FULFIL_DUPLICATE_WINDOW)")
 		fs.BoolVar(&c.repair, "repair", ee.bool("repair", false), "overwrite existing streams, consumer and bucket whose settings break the guarantees ($FULFIL_REPAIR)")
 		fs.DurationVar(&c.syncInterval, "sync-interval", ee.duration("sync-interval", 0),
@@ -475,6 +478,9 @@ func (c *config) checkWorker(args []string, parseErrs []error) []error {
 	}
 	if c.leaseTTL < 500*time.Millisecond {
 		add("lease-ttl", "must be at least 500ms, got %s", c.leaseTTL)
+	}
+	if c.eventsMaxAge < worker.MinEventsMaxAge || c.eventsMaxAge < c.dupWindow {
+		add("events-max-age", "must be at least %s and at least the duplicate window, got %s", worker.MinEventsMaxAge, c.eventsMaxAge)
 	}
 	if c.keyRetention < worker.MinKeyRetention {
 		add("key-retention", "must be at least %s (a purchase could be bought again once its key is forgotten), got %s", worker.MinKeyRetention, c.keyRetention)

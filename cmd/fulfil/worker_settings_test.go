@@ -25,7 +25,7 @@ func TestWorkerReportsEverySettingProblemBeforeStarting(t *testing.T) {
 		"--ack-wait", "1ms", "--subject-prefix", "shop.eu", "--log-level", "loud", "--concurrency", "0",
 		"--max-deliver", "1", "--duplicate-window", "soon", "--replicas", "7", "--resend-after-unknown", "sometimes",
 		"--partner-url", "https://partner.example")
-	cmd.Env = append(cmd.Env, "FULFIL_LEASE_TTL=forever", "FULFIL_KEY_RETENTION=1h", "FULFIL_PARTNER_RATE_LIMIT=-3")
+	cmd.Env = append(cmd.Env, "FULFIL_LEASE_TTL=forever", "FULFIL_KEY_RETENTION=1h", "FULFIL_PARTNER_RATE_LIMIT=-3", "FULFIL_EVENTS_MAX_AGE=10m")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -45,6 +45,7 @@ func TestWorkerReportsEverySettingProblemBeforeStarting(t *testing.T) {
 		"FULFIL_RESEND_AFTER_UNKNOWN (--resend-after-unknown)",
 		"FULFIL_LEASE_TTL",
 		"FULFIL_KEY_RETENTION (--key-retention)",
+		"FULFIL_EVENTS_MAX_AGE (--events-max-age)",
 		"FULFIL_PARTNER_RATE_LIMIT (--partner-rate-limit)",
 		"client ID is missing",
 		"client secret is missing",
