@@ -245,6 +245,42 @@ func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
 // It pulls only as many requests as it has free slots (Concurrency), so a request is never
 // delivered to wait in the client without InProgress: if every slot stayed busy longer than
 // AckWait, such a request would be redelivered and spend deliveries it never used.
+// consumerGrace is how long Run waits for its consumer to reappear before it ends.
+const consumerGrace = 10 * time.Second
+
+// consumerGone looks the worker's consumer up until it is found (nil) or has been reported
+// missing for consumerGrace (the error). Lookups that fail otherwise (JetStream restarting) do
+// not count as missing.
+func (w *Worker) consumerGone(ctx context.Context) error {
+	var missingSince time.Time
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := w.js.Consumer(lctx, messages.StreamRequests, w.consumer.CachedInfo().Name)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return nil // Run ends on ctx
+		case errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound):
+			if missingSince.IsZero() {
+				missingSince = time.Now()
+				w.log.Warn("the requests consumer is missing; waiting for it", zap.Duration("up_to", consumerGrace))
+			}
+			if time.Since(missingSince) >= consumerGrace {
+				return fmt.Errorf("%w for %s", err, consumerGrace)
+			}
+		default:
+			missingSince = time.Time{}
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
 func (w *Worker) Run(ctx context.Context) error {
 	if w.consumer == nil {
 		return errors.New("worker: Run before Setup")
@@ -285,11 +321,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		// As a consumer iterator would: a closed connection or a deleted consumer ends Run.
-		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
-			errors.Is(err, jetstream.ErrConsumerNotFound) {
+		// As a consumer iterator would: a closed connection ends Run, and so does a consumer that
+		// stays deleted. A consumer missing for a moment (JetStream restarting, e.g. after a full
+		// disk was freed, reloads every consumer from disk) is waited for.
+		if errors.Is(err, nats.ErrConnectionClosed) {
 			runErr = fmt.Errorf("consume: %w", err)
 			break
+		}
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			if gone := w.consumerGone(ctx); gone != nil {
+				runErr = fmt.Errorf("consume: %w", gone)
+				break
+			}
+			continue
 		}
 		if err == nil {
 			failures = 0

@@ -479,3 +479,25 @@ func TestRunEndsWhenItsConsumerIsDeleted(t *testing.T) {
 		t.Fatal("Run still running 20s after its consumer was deleted")
 	}
 }
+
+// TestRunWaitsForAConsumerThatComesBack checks that a consumer missing for a moment (as while
+// JetStream restarts and reloads its consumers) does not end Run: the worker goes on with it.
+func TestRunWaitsForAConsumerThatComesBack(t *testing.T) {
+	s := newStack(t)
+	r := s.startWorker(worker.Config{}, nil)
+	if err := s.js.DeleteConsumer(context.Background(), messages.StreamRequests, "fulfil-worker"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // pulls find no consumer
+	if _, err := s.js.CreateOrUpdateConsumer(context.Background(), messages.StreamRequests, worker.ConsumerConfig(worker.Config{})); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(`{"idempotencyKey":"after-return","plan":{"name":"Ultimate Plan"},"quantity":1}`, "after-return")
+	completed(t, s.waitResults("after-return", 1)[0])
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup's stop
+		t.Fatalf("Run ended: %v", err)
+	default:
+	}
+}
