@@ -43,6 +43,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer func() { _ = log.Sync() }()
 	if err := serveWorker(ctx, &c, log); err != nil {
 		log.Error("worker stopped with an error", zap.Error(err))
+		_ = log.Sync()
+		// Also as a plain line: the reason a worker would not start (a taken data dir or port)
+		// must read well on a terminal too.
+		fmt.Fprintf(stderr, "fulfil worker: %v\n", err)
 		return exitFailed
 	}
 	return exitOK
