@@ -43,7 +43,7 @@ func TestSecondWorkerOnDataDirRefuses(t *testing.T) {
 		t.Errorf("second worker took %s to refuse", took)
 	}
 	want := fmt.Sprintf("data dir %s is in use by fulfil worker pid %d", dir, first.Process.Pid)
-	for _, w := range []string{"\nfulfil worker: " + want, want, "(started ", "stop it or use another data dir (FULFIL_DATA_DIR)"} {
+	for _, w := range []string{"\nfulfil worker: embedded NATS server: " + want, want, "(started ", "stop it or use another data dir (FULFIL_DATA_DIR)"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("second worker's output lacks %q:\n%s", w, out.String())
 		}
