@@ -21,7 +21,8 @@ import (
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs, ee := newFlags("status", &c, secNATS, stderr)
-	asJSON := fs.Bool("json", false, "print the stored record as JSON")
+	asJSON := fs.Bool("json", false, "print the purchase as JSON, the document GET /v1/purchases/KEY answers")
+	raw := fs.Bool("raw", false, "with --json: print the stored idempotency record instead")
 	if err := parse(fs, ee, args); err != nil {
 		return usageError(stderr, err)
 	}
@@ -53,6 +54,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOK
 	}
 	key := fs.Arg(0)
+	if *asJSON && !*raw {
+		return printPurchaseJSON(ctx, env.js, key, stdout, stderr)
+	}
 	store, err := idempotency.Bind(ctx, env.js, idempotency.Config{})
 	if err != nil {
 		fmt.Fprintf(stderr, "fulfil status: %v\n", err)

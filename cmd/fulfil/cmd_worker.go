@@ -28,12 +28,13 @@ import (
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs, ee := newFlags("worker", &c, secNATS|secPartner|secWorker|secLog, stderr)
+	apiFlags(fs, &c.api, ee)
 	lenientFlags(fs, ee)
 	if err := fs.Parse(args); err != nil {
 		return usageError(stderr, err)
 	}
 	// Every setting is checked before anything starts, and every problem reported at once.
-	if problems := c.checkWorker(fs.Args(), *ee); len(problems) > 0 {
+	if problems := append(c.checkWorker(fs.Args(), *ee), c.api.check(fs, false)...); len(problems) > 0 {
 		return settingsError(stderr, "worker", problems)
 	}
 	log, err := newLogger(c.logLevel, stderr)
@@ -125,6 +126,11 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("set up streams, consumer and bucket: %w", err)
 	}
+	stopAPI, _, err := startAPI(ctx, &c.api, env.js, c.prefix, c.replicas, c.keyRetention, reg, log, true)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 	srv, err := startHTTP(c.httpAddr, c.pprof, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), readiness(env, client, w), log)
 	if err != nil {
 		return err

@@ -78,6 +78,8 @@ type config struct {
 	resendAfterUnknown string
 	auditInterval      time.Duration
 	auditWindow        time.Duration
+
+	api apiConfig // the HTTP intake (cmd_api.go)
 }
 
 // envBindings lists every flag of config with its environment variable; the deploy manifests

@@ -6,6 +6,7 @@
 //	fulfil demo        embedded NATS + partner simulator + worker; submit sample purchases
 //	fulfil partnersim  run the partner API simulator standalone
 //	fulfil submit      publish a purchase request and wait for its result event
+//	fulfil api         serve the HTTP intake (POST /v1/purchases) without a worker
 //	fulfil status KEY  show the saga state of one idempotency key (no KEY: the account's pause,
 //	                   spend counters and last audit)
 //	fulfil pause       stop every create order (fulfil resume lets them go ahead)
@@ -54,6 +55,7 @@ func commands() []command {
 		{"demo", "embedded NATS + partner simulator + worker; submit sample purchases and print their outcomes", runDemo},
 		{"partnersim", "run the partner API simulator standalone", runPartnerSim},
 		{"submit", "publish a purchase request (flags or -f FILE) and wait for its result event", runSubmit},
+		{"api", "serve the HTTP intake (POST /v1/purchases, GET /v1/purchases/{key}) without a worker; needs NATS only", runAPI},
 		{"status", "show the saga state of one idempotency key; without a key, the account's pause, spend and last audit", runStatus},
 		{"pause", "stop every worker from sending create order (--reason TEXT); the rest goes on", runPause},
 		{"resume", "let create order go ahead again after fulfil pause", runResume},
