@@ -282,9 +282,8 @@ func TestAPIDefaultAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	url := startTestNATS(t)
-	var c config
-	c.natsURL = url
-	env, err := connectNATS(&c, false, zap.NewNop())
+	c := natsFlags(t, "--nats-url", url)
+	env, err := connectNATS(c, false, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,14 +300,22 @@ func TestAPIDefaultAddressInUse(t *testing.T) {
 	}
 }
 
-// startTestNATS starts an embedded server through a short-lived `fulfil worker`-less path: the
-// natsembed package, as the worker would.
-func startTestNATS(t *testing.T) string {
+// natsFlags returns the NATS settings of a command given args (the others at their defaults).
+func natsFlags(t *testing.T, args ...string) *config {
 	t.Helper()
 	var c config
-	c.embeddedListen = freePort(t)
-	c.dataDir = t.TempDir()
-	env, err := connectNATS(&c, true, zap.NewNop())
+	fs, ee := newFlags("api", &c, secNATS, io.Discard)
+	if err := parse(fs, ee, args); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+// startTestNATS starts an embedded JetStream server as the worker does and returns its URL.
+func startTestNATS(t *testing.T) string {
+	t.Helper()
+	c := natsFlags(t, "--nats-listen", freePort(t), "--data-dir", t.TempDir())
+	env, err := connectNATS(c, true, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

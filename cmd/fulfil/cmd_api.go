@@ -189,7 +189,8 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	apiFlags(fs, &c.api, ee)
 	fs.StringVar(&c.httpAddr, "http-addr", envString("http-addr", defaultHTTPAddr), "address of /metrics, /healthz, /readyz; empty disables them ($FULFIL_HTTP_ADDR)")
 	fs.IntVar(&c.replicas, "replicas", ee.int("replicas", 0), "replicas of the intake bucket; 0: 3 on a cluster, 1 on a single server ($FULFIL_REPLICAS)")
-	lenientFlags(fs, ee)
+	// Not lenientFlags: its wrapper breaks the defaults shown by -h, and --replicas is the only
+	// flag here a value can fail to parse for (the flag package then says so, exit 2).
 	if err := fs.Parse(args); err != nil {
 		return usageError(stderr, err)
 	}
