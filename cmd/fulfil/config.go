@@ -80,6 +80,8 @@ type config struct {
 	auditWindow        time.Duration
 
 	api apiConfig // the HTTP intake (cmd_api.go)
+
+	natsAuth natsAuth // NATS login, and the embedded server's authentication (natsconn.go)
 }
 
 // envBindings lists every flag of config with its environment variable; the deploy manifests
@@ -222,6 +224,7 @@ func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag
 		str(&c.dataDir, "data-dir", defaultDataDir, "storage of the embedded NATS server")
 		str(&c.embeddedListen, "nats-listen", defaultEmbeddedListen, "listen address of the embedded NATS server")
 		str(&c.prefix, "subject-prefix", defaultPrefix, "first token of every subject")
+		natsAuthFlags(fs, &c.natsAuth, sections, ee)
 	}
 	if sections&secPartner != 0 {
 		str(&c.partnerURL, "partner-url", defaultPartnerURL, "partner API base URL")
@@ -314,6 +317,7 @@ func (c *config) checkNATS() error {
 			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
 		}
 	}
+	errs = append(errs, c.natsAuth.check(c.natsCreds)...)
 	return errors.Join(errs...)
 }
 
@@ -466,6 +470,7 @@ func (c *config) checkWorker(args []string, parseErrs []error) []error {
 		}
 	}
 	errs = append(errs, flatten(c.checkNATS())...)
+	errs = append(errs, c.checkEmbedded()...)
 	if !validToken(c.prefix) {
 		add("subject-prefix", "%q: must be one NATS subject token of letters, digits, '-' or '_'", c.prefix)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +14,12 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +27,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/fulfil/fulfil/internal/devsecrets"
+	"github.com/fulfil/fulfil/internal/natsembed"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -60,27 +65,57 @@ func deployTree(t *testing.T) map[string]string {
 }
 
 // deployProblems returns every way the files of deploy/ disagree with the code. The NATS
-// configurations refer to $POD_NAME, so it must be set.
+// configuration reads the users' passwords from the environment (setNATSPasswords).
 func deployProblems(files map[string]string) []string {
 	imageEnv, problems := checkDockerfile(files["Dockerfile"])
 	problems = append(problems, checkCompose(files, imageEnv)...)
 	problems = append(problems, checkK8s(files, imageEnv)...)
-	for name, text := range files {
-		if path.Ext(name) == ".conf" {
-			problems = append(problems, checkNATSConf(name, text)...)
-		}
-	}
+	problems = append(problems, checkNATSConfigs(files)...)
 	return problems
 }
 
-// checkNATSConf reports a NATS server configuration without what fulfil needs: JetStream on a
-// file store, a chosen sync_interval, a cluster, and room for the largest request.
-func checkNATSConf(name, text string) []string {
-	var o server.Options
-	if err := o.ProcessConfigString(text); err != nil {
-		return []string{name + ": " + strings.TrimSpace(err.Error())}
-	}
+// natsServerConf is the NATS server configuration of compose.yaml's nodes; natsAuthConf, the
+// roles it includes, also the Helm values' (k8s/nats-helm-values.yaml) and the embedded
+// server's (FULFIL_NATS_AUTH_FILE).
+const (
+	natsServerConf = "nats/nats.conf"
+	natsAuthConf   = "nats/auth.conf"
+	natsHelmValues = "k8s/nats-helm-values.yaml"
+)
+
+// natsRoles are the users of natsAuthConf, each with the inbox prefix its clients must use
+// ("" for the client libraries' default, _INBOX).
+var natsRoles = map[string]string{"worker": "_INBOX_worker", "intake": "_INBOX_intake", "operator": "_INBOX_operator", "producer": ""}
+
+// checkNATSConfigs reports the NATS server configurations that do not parse (with nats-server's
+// own parser, the route certificates from devsecrets) or lack what fulfil needs, and any other
+// .conf file (a configuration no check reads).
+func checkNATSConfigs(files map[string]string) []string {
 	var problems []string
+	for name := range files {
+		if path.Ext(name) == ".conf" && name != natsServerConf && name != natsAuthConf {
+			problems = append(problems, name+": a NATS configuration the deploy checks do not know")
+		}
+	}
+	dir, err := os.MkdirTemp("", "fulfil-deploy-check")
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	defer os.RemoveAll(dir)
+	certs := filepath.Join(dir, "certs")
+	if _, err := devsecrets.Generate(certs, devsecrets.Options{}); err != nil {
+		return append(problems, err.Error())
+	}
+	for _, name := range []string{natsServerConf, natsAuthConf} {
+		text := strings.ReplaceAll(files[name], "/etc/nats/certs/", certs+"/")
+		if err := os.WriteFile(filepath.Join(dir, path.Base(name)), []byte(text), 0o600); err != nil {
+			return append(problems, err.Error())
+		}
+	}
+	o, err := server.ProcessConfigFile(filepath.Join(dir, path.Base(natsServerConf)))
+	if err != nil {
+		return append(problems, natsServerConf+": "+strings.TrimSpace(strings.ReplaceAll(err.Error(), dir+"/", "")))
+	}
 	for _, p := range []struct {
 		bad  bool
 		what string
@@ -88,18 +123,74 @@ func checkNATSConf(name, text string) []string {
 		{!o.JetStream || o.StoreDir == "", "no jetstream block with a store_dir"},
 		{o.SyncInterval == 0 && !o.SyncAlways, "no sync_interval: the durability choice is not written down"},
 		{o.Cluster.Name == "", "no cluster block"},
+		{o.Cluster.TLSConfig == nil || o.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert || o.Cluster.TLSConfig.ClientCAs == nil,
+			"cluster routes without mutual TLS (tls { cert_file, key_file, ca_file, verify: true })"},
 		{o.MaxPayload != 0 && o.MaxPayload < messages.MaxRequestBytes, fmt.Sprintf("max_payload %d is below the largest request, %d", o.MaxPayload, messages.MaxRequestBytes)},
+		{o.NoAuthUser != "" || (len(o.Users) == 0 && len(o.Nkeys) == 0 && len(o.TrustedOperators) == 0), "takes anonymous clients: no users (include auth.conf)"},
 	} {
 		if p.bad {
-			problems = append(problems, name+": "+p.what)
+			problems = append(problems, natsServerConf+": "+p.what)
+		}
+	}
+	auth, err := natsembed.LoadAuth(filepath.Join(dir, path.Base(natsAuthConf)))
+	if err != nil {
+		return append(problems, natsAuthConf+": "+strings.ReplaceAll(err.Error(), dir+"/", ""))
+	}
+	for role := range natsRoles {
+		if perms, ok := auth.Permissions(role); !ok {
+			problems = append(problems, fmt.Sprintf("%s: no user %s", natsAuthConf, role))
+		} else if perms == nil || perms.Publish == nil || perms.Subscribe == nil {
+			problems = append(problems, fmt.Sprintf("%s: user %s may publish or subscribe to anything", natsAuthConf, role))
+		}
+		if !strings.Contains(files[natsAuthConf], "password: $"+devsecrets.PasswordEnv(role)) {
+			problems = append(problems, fmt.Sprintf("%s: user %s's password is not $%s", natsAuthConf, role, devsecrets.PasswordEnv(role)))
+		}
+	}
+	for _, u := range auth.Users() {
+		if _, ok := natsRoles[u]; !ok {
+			problems = append(problems, fmt.Sprintf("%s: user %s is no role of fulfil's", natsAuthConf, u))
+		}
+	}
+	for role, inbox := range natsRoles {
+		perms, _ := auth.Permissions(role)
+		if perms == nil || perms.Subscribe == nil || inbox == "" {
+			continue
+		}
+		if !slices.Equal(perms.Subscribe.Allow[:1], []string{inbox + ".>"}) || slices.Contains(perms.Subscribe.Allow, "_INBOX.>") {
+			problems = append(problems, fmt.Sprintf("%s: user %s must subscribe to its own inbox %s.> first, and not to _INBOX.>", natsAuthConf, role, inbox))
 		}
 	}
 	return problems
 }
 
-func isSetting(name string) bool {
-	return slices.Contains(nonFulfilEnv, name) || slices.ContainsFunc(envBindings, func(b envVar) bool { return b.env == name })
+// setNATSPasswords puts the NATS users' passwords into the environment, as the NATS servers
+// get them.
+func setNATSPasswords(t *testing.T) {
+	t.Helper()
+	for role := range natsRoles {
+		t.Setenv(devsecrets.PasswordEnv(role), "test"+role+"password")
+	}
 }
+
+func isSetting(name string) bool {
+	return slices.Contains(nonFulfilEnv, name) || slices.ContainsFunc(envBindings, func(b envVar) bool { return b.env == name }) ||
+		slices.Contains(commandSettings(), name)
+}
+
+// commandSettings returns the environment variables the commands' flags read, as their help
+// names them ("($FULFIL_API_ADDR)").
+var commandSettings = sync.OnceValue(func() []string {
+	var names []string
+	re := regexp.MustCompile(`\(\$([A-Z][A-Z0-9_]*)\)`)
+	for _, c := range commands() {
+		var help bytes.Buffer
+		run(context.Background(), []string{c.name, "-h"}, io.Discard, &help)
+		for _, m := range re.FindAllStringSubmatch(help.String(), -1) {
+			names = append(names, m[1])
+		}
+	}
+	return names
+})
 
 // checkArgs reports a command line that does not start with a fulfil command or that uses a
 // flag the command does not have.
@@ -199,7 +290,48 @@ type composeService struct {
 	Secrets         []string          `yaml:"secrets"`
 	Ports           []string          `yaml:"ports"`
 	Volumes         []string          `yaml:"volumes"`
+	EnvFile         []string          `yaml:"env_file"`
 	StopGracePeriod string            `yaml:"stop_grace_period"`
+}
+
+// composeFile reports whether a compose path (relative to deploy/) names a file of the tree or
+// one that `go run ./deploy/gensecrets` writes into deploy/secrets/.
+func composeFile(files map[string]string, p string) bool {
+	p = path.Clean(p)
+	if dir, name := path.Split(p); dir == "secrets/" {
+		return slices.Contains(devsecrets.Names(), name)
+	}
+	_, ok := files[p]
+	return ok
+}
+
+// publishedPort splits a compose port mapping "[IP:]HOST:CONTAINER"; host is "" when the
+// container port is not published.
+func publishedPort(p string) (ip, host string, container int) {
+	parts := strings.Split(p, ":")
+	container, _ = strconv.Atoi(strings.TrimSuffix(parts[len(parts)-1], "/tcp"))
+	switch len(parts) {
+	case 2:
+		host = parts[0]
+	case 3:
+		ip, host = parts[0], parts[1]
+	}
+	return ip, host, container
+}
+
+// commandRole is the NATS user of deploy/nats/auth.conf a fulfil command logs in as.
+func commandRole(command string) string {
+	switch command {
+	case "worker":
+		return "worker"
+	case "api":
+		return "intake"
+	case "submit":
+		return "producer"
+	case "partnersim", "partner", "demo", "bench":
+		return "" // no NATS, or their own
+	}
+	return "operator"
 }
 
 // isFulfil reports whether the service runs the fulfil image (any registry, any tag).
@@ -240,13 +372,29 @@ func checkCompose(files map[string]string, imageEnv map[string]string) []string 
 	for name, svc := range cf.Services {
 		if strings.HasPrefix(svc.Image, "nats:") {
 			natsServers = append(natsServers, name)
+			if !slices.Contains(svc.EnvFile, "./secrets/"+devsecrets.ServerEnv) {
+				bad(name, "no env_file ./secrets/%s: the NATS users' passwords", devsecrets.ServerEnv)
+			}
 		}
 		for _, v := range svc.Volumes {
-			if src, _, _ := strings.Cut(v, ":"); strings.HasPrefix(src, ".") {
-				if _, ok := files[path.Clean(src)]; !ok {
-					bad(name, "mounts %s, which does not exist", src)
-				}
+			if src, _, _ := strings.Cut(v, ":"); strings.HasPrefix(src, ".") && !composeFile(files, src) {
+				bad(name, "mounts %s, which does not exist", src)
 			}
+		}
+		for _, f := range svc.EnvFile {
+			if !composeFile(files, f) {
+				bad(name, "env_file %s does not exist", f)
+			}
+		}
+		for _, p := range svc.Ports {
+			if ip, host, _ := publishedPort(p); host != "" && ip != "127.0.0.1" {
+				bad(name, "ports %s: published on every interface of the host; bind it to 127.0.0.1", p)
+			}
+		}
+	}
+	for name, decl := range cf.Secrets {
+		if !composeFile(files, decl.File) {
+			problems = append(problems, fmt.Sprintf("compose.yaml: secret %s: file %s does not exist", name, decl.File))
 		}
 	}
 	workers := 0
@@ -257,6 +405,9 @@ func checkCompose(files map[string]string, imageEnv map[string]string) []string 
 		if err := checkArgs(svc.Command); err != nil {
 			bad(name, "command %v: %v", svc.Command, err)
 			continue
+		}
+		if role := commandRole(svc.Command[0]); role != "" {
+			problems = append(problems, checkComposeLogin(cf.Secrets, name, svc, role)...)
 		}
 		if svc.Command[0] != "worker" {
 			continue
@@ -270,8 +421,7 @@ func checkCompose(files map[string]string, imageEnv map[string]string) []string 
 			env[k] = v
 		}
 		for _, p := range svc.Ports {
-			_, target, _ := strings.Cut(p, ":")
-			port, _ := strconv.Atoi(strings.TrimSuffix(target, "/tcp"))
+			_, _, port := publishedPort(p)
 			if err := checkHTTPAddr(env["FULFIL_HTTP_ADDR"], port); err != nil {
 				bad(name, "ports %s: %v", p, err)
 			}
@@ -305,6 +455,29 @@ func checkCompose(files map[string]string, imageEnv map[string]string) []string 
 	}
 	if workers < 2 {
 		problems = append(problems, fmt.Sprintf("compose.yaml: %d worker services, want at least 2", workers))
+	}
+	return problems
+}
+
+// checkComposeLogin reports a fulfil service that does not log in to NATS as the role of its
+// command, with that role's password (a secret of its own) and inbox prefix.
+func checkComposeLogin(secrets map[string]struct {
+	File string `yaml:"file"`
+}, name string, svc composeService, role string) []string {
+	var problems []string
+	bad := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("compose.yaml: service %s: ", name)+fmt.Sprintf(format, args...))
+	}
+	env := svc.Environment
+	if env["FULFIL_NATS_USER"] != role {
+		bad("FULFIL_NATS_USER %q, want %s: fulfil %s's role (nats/auth.conf)", env["FULFIL_NATS_USER"], role, svc.Command[0])
+	}
+	if inbox := env["FULFIL_NATS_INBOX_PREFIX"]; inbox != natsRoles[role] {
+		bad("FULFIL_NATS_INBOX_PREFIX %q, want %q for user %s", inbox, natsRoles[role], role)
+	}
+	pw, ok := strings.CutPrefix(env["FULFIL_NATS_PASSWORD_FILE"], "/run/secrets/")
+	if decl, declared := secrets[pw]; !ok || !slices.Contains(svc.Secrets, pw) || !declared || path.Clean(decl.File) != "secrets/"+devsecrets.PasswordFile(role) {
+		bad("FULFIL_NATS_PASSWORD_FILE %q is not a secret of its own from ./secrets/%s", env["FULFIL_NATS_PASSWORD_FILE"], devsecrets.PasswordFile(role))
 	}
 	return problems
 }
@@ -406,6 +579,10 @@ type k8sDeployment struct {
 					Name   string `yaml:"name"`
 					Secret struct {
 						SecretName string `yaml:"secretName"`
+						Items      []struct {
+							Key  string `yaml:"key"`
+							Path string `yaml:"path"`
+						} `yaml:"items"`
 					} `yaml:"secret"`
 				} `yaml:"volumes"`
 			} `yaml:"spec"`
@@ -431,6 +608,53 @@ type k8sPDB struct {
 	} `yaml:"spec"`
 }
 
+type k8sLabelSelector struct {
+	MatchLabels      map[string]string `yaml:"matchLabels"`
+	MatchExpressions []struct {
+		Key      string   `yaml:"key"`
+		Operator string   `yaml:"operator"`
+		Values   []string `yaml:"values"`
+	} `yaml:"matchExpressions"`
+}
+
+// selects reports whether the selector selects a pod with labels (In, NotIn, Exists and
+// DoesNotExist; an empty selector selects every pod).
+func (s k8sLabelSelector) selects(labels map[string]string) bool {
+	for k, v := range s.MatchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	for _, e := range s.MatchExpressions {
+		v, has := labels[e.Key]
+		ok := map[string]bool{"In": has && slices.Contains(e.Values, v), "NotIn": !has || !slices.Contains(e.Values, v),
+			"Exists": has, "DoesNotExist": !has}[e.Operator]
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+type k8sNetworkPolicy struct {
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Spec struct {
+		PodSelector k8sLabelSelector `yaml:"podSelector"`
+		Ingress     []struct {
+			From []struct {
+				PodSelector       *k8sLabelSelector `yaml:"podSelector"`
+				NamespaceSelector *k8sLabelSelector `yaml:"namespaceSelector"`
+				IPBlock           any               `yaml:"ipBlock"`
+			} `yaml:"from"`
+			Ports []struct {
+				Port any `yaml:"port"`
+			} `yaml:"ports"`
+		} `yaml:"ingress"`
+	} `yaml:"spec"`
+}
+
 // k8sObjects is what checkK8s reads from the manifests, by kind.
 type k8sObjects struct {
 	configMaps  map[string]map[string]string // name → data
@@ -438,6 +662,7 @@ type k8sObjects struct {
 	deployments []k8sDeployment
 	services    []k8sService
 	pdbs        []k8sPDB
+	netpols     []k8sNetworkPolicy
 }
 
 // decode adds the objects of one manifest, which may hold several documents.
@@ -484,6 +709,10 @@ func (o *k8sObjects) decode(text string) error {
 			var p k8sPDB
 			err = n.Decode(&p)
 			o.pdbs = append(o.pdbs, p)
+		case "NetworkPolicy":
+			var p k8sNetworkPolicy
+			err = n.Decode(&p)
+			o.netpols = append(o.netpols, p)
 		}
 		if err != nil {
 			return err
@@ -505,7 +734,7 @@ func checkK8s(files map[string]string, imageEnv map[string]string) []string {
 	var manifests []string
 	for name, text := range files {
 		base, ok := strings.CutPrefix(name, "k8s/")
-		if !ok || path.Ext(base) != ".yaml" || base == "kustomization.yaml" {
+		if !ok || path.Ext(base) != ".yaml" || base == "kustomization.yaml" || name == natsHelmValues {
 			continue
 		}
 		manifests = append(manifests, base)
@@ -526,17 +755,28 @@ func checkK8s(files map[string]string, imageEnv map[string]string) []string {
 	if len(o.deployments) == 0 {
 		bad("no Deployment")
 	}
+	problems = append(problems, checkNATSNetworkPolicy(o)...)
+	problems = append(problems, checkNATSHelmValues(files, o)...)
 	for _, d := range o.deployments {
 		pod := d.Spec.Template
 		if time.Duration(pod.Spec.TerminationGracePeriodSeconds)*time.Second <= workerDrain {
 			bad("terminationGracePeriodSeconds %d does not leave the %v drain", pod.Spec.TerminationGracePeriodSeconds, workerDrain)
 		}
-		secretVolumes := map[string]string{} // mount path → Secret
+		secretVolumes := map[string][]string{} // mount path → the files of the Secret mounted there
 		for _, c := range pod.Spec.Containers {
 			for _, m := range c.VolumeMounts {
 				for _, v := range pod.Spec.Volumes {
-					if v.Name == m.Name && v.Secret.SecretName != "" {
-						secretVolumes[m.MountPath] = v.Secret.SecretName
+					if v.Name != m.Name || v.Secret.SecretName == "" {
+						continue
+					}
+					keys := o.secrets[v.Secret.SecretName]
+					if len(v.Secret.Items) == 0 {
+						secretVolumes[m.MountPath] = keys
+					}
+					for _, it := range v.Secret.Items {
+						if slices.Contains(keys, it.Key) {
+							secretVolumes[m.MountPath] = append(secretVolumes[m.MountPath], it.Path)
+						}
 					}
 				}
 			}
@@ -564,9 +804,134 @@ func checkK8s(files map[string]string, imageEnv map[string]string) []string {
 	return problems
 }
 
+// natsPodLabels are the labels of the NATS pods of the Helm chart (nats-helm-values.yaml).
+var natsPodLabels = map[string]string{"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "nats", "app.kubernetes.io/component": "nats"}
+
+// checkNATSNetworkPolicy reports NATS client ports open to more than the workers and the HTTP
+// intake, or closed to the workers.
+func checkNATSNetworkPolicy(o k8sObjects) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, "k8s: "+fmt.Sprintf(format, args...)) }
+	fulfilPod := func(component string) map[string]string {
+		return map[string]string{"app.kubernetes.io/name": "fulfil", "app.kubernetes.io/component": component}
+	}
+	selected, workersAllowed := false, false
+	for _, np := range o.netpols {
+		if !np.Spec.PodSelector.selects(natsPodLabels) {
+			continue
+		}
+		selected = true
+		for _, rule := range np.Spec.Ingress {
+			client := len(rule.Ports) == 0
+			for _, p := range rule.Ports {
+				client = client || fmt.Sprint(p.Port) == "4222" || fmt.Sprint(p.Port) == "client"
+			}
+			if !client {
+				continue
+			}
+			if len(rule.From) == 0 {
+				bad("NetworkPolicy %s lets every pod reach the NATS client port", np.Metadata.Name)
+			}
+			for _, peer := range rule.From {
+				switch {
+				case peer.PodSelector == nil || peer.IPBlock != nil || peer.NamespaceSelector != nil:
+					bad("NetworkPolicy %s lets more than pods of this namespace reach the NATS client port", np.Metadata.Name)
+				case peer.PodSelector.selects(fulfilPod("other")) || peer.PodSelector.selects(map[string]string{}):
+					bad("NetworkPolicy %s lets pods other than the workers and the intake reach the NATS client port", np.Metadata.Name)
+				case peer.PodSelector.selects(fulfilPod("worker")):
+					workersAllowed = true
+				}
+			}
+		}
+	}
+	if !selected {
+		bad("no NetworkPolicy selects the NATS pods %v", natsPodLabels)
+	} else if !workersAllowed {
+		bad("no NetworkPolicy lets the workers reach the NATS client port")
+	}
+	return problems
+}
+
+// checkNATSHelmValues reports Helm values of the NATS chart that miss what fulfil needs: a
+// 3-node cluster with route TLS, JetStream on a file store, the roles of auth.conf and the
+// users' passwords from a Secret of the base.
+func checkNATSHelmValues(files map[string]string, o k8sObjects) []string {
+	var problems []string
+	bad := func(format string, args ...any) {
+		problems = append(problems, natsHelmValues+": "+fmt.Sprintf(format, args...))
+	}
+	var v struct {
+		Config struct {
+			Cluster struct {
+				Enabled  bool `yaml:"enabled"`
+				Replicas int  `yaml:"replicas"`
+				TLS      struct {
+					Enabled    bool           `yaml:"enabled"`
+					SecretName string         `yaml:"secretName"`
+					Merge      map[string]any `yaml:"merge"`
+				} `yaml:"tls"`
+			} `yaml:"cluster"`
+			JetStream struct {
+				Enabled   bool `yaml:"enabled"`
+				FileStore struct {
+					Enabled bool `yaml:"enabled"`
+					PVC     struct {
+						Size string `yaml:"size"`
+					} `yaml:"pvc"`
+				} `yaml:"fileStore"`
+				Merge map[string]any `yaml:"merge"`
+			} `yaml:"jetstream"`
+			Merge map[string]any `yaml:"merge"`
+		} `yaml:"config"`
+		Container struct {
+			Env map[string]struct {
+				ValueFrom struct {
+					SecretKeyRef struct {
+						Name string `yaml:"name"`
+						Key  string `yaml:"key"`
+					} `yaml:"secretKeyRef"`
+				} `yaml:"valueFrom"`
+			} `yaml:"env"`
+		} `yaml:"container"`
+	}
+	if err := yaml.Unmarshal([]byte(files[natsHelmValues]), &v); err != nil {
+		return []string{natsHelmValues + ": " + err.Error()}
+	}
+	c := v.Config
+	if !c.Cluster.Enabled || c.Cluster.Replicas < 3 {
+		bad("not a cluster of at least 3 nodes (JetStream R3)")
+	}
+	if !c.Cluster.TLS.Enabled || c.Cluster.TLS.SecretName == "" || c.Cluster.TLS.Merge["verify"] != true {
+		bad("cluster routes without mutual TLS (tls.enabled, secretName, merge.verify: true)")
+	}
+	if !c.JetStream.Enabled || !c.JetStream.FileStore.Enabled || c.JetStream.FileStore.PVC.Size == "" {
+		bad("no JetStream file store with a PVC size")
+	}
+	if _, ok := c.JetStream.Merge["sync_interval"]; !ok {
+		bad("no sync_interval: the durability choice is not written down")
+	}
+	included := false
+	for k, val := range c.Merge {
+		included = included || (strings.HasSuffix(k, "$include") && val == path.Base(natsAuthConf))
+	}
+	if !included {
+		bad("config.merge does not include %s: the servers would take anonymous clients", path.Base(natsAuthConf))
+	}
+	if !strings.Contains(files[natsHelmValues], "--set-file 'configMap.merge.data.auth\\.conf="+"deploy/"+natsAuthConf+"'") {
+		bad("does not say how %s gets into the ConfigMap (--set-file)", natsAuthConf)
+	}
+	for role := range natsRoles {
+		ref := v.Container.Env[devsecrets.PasswordEnv(role)].ValueFrom.SecretKeyRef
+		if !slices.Contains(o.secrets[ref.Name], ref.Key) {
+			bad("container.env %s is not a key of a Secret of the base", devsecrets.PasswordEnv(role))
+		}
+	}
+	return problems
+}
+
 // checkK8sContainer reports what is wrong with one fulfil container; secretVolumes maps the pod's
 // secret mount paths to their Secrets.
-func checkK8sContainer(c k8sContainer, o k8sObjects, imageEnv map[string]string, secretVolumes map[string]string) []string {
+func checkK8sContainer(c k8sContainer, o k8sObjects, imageEnv map[string]string, secretVolumes map[string][]string) []string {
 	var problems []string
 	bad := func(format string, args ...any) {
 		problems = append(problems, "k8s: container: "+fmt.Sprintf(format, args...))
@@ -590,14 +955,21 @@ func checkK8sContainer(c k8sContainer, o k8sObjects, imageEnv map[string]string,
 		if !strings.HasSuffix(e.Name, "_FILE") {
 			continue
 		}
-		secret, ok := secretVolumes[path.Dir(e.Value)]
-		if !ok || !slices.Contains(o.secrets[secret], path.Base(e.Value)) {
+		if !slices.Contains(secretVolumes[path.Dir(e.Value)], path.Base(e.Value)) {
 			bad("%s=%s is not a key of a mounted Secret", e.Name, e.Value)
 		}
 	}
 	httpPort := c.port("http")
 	if err := checkHTTPAddr(env["FULFIL_HTTP_ADDR"], httpPort); err != nil {
 		bad("%v", err)
+	}
+	if len(c.Args) > 0 {
+		if role := commandRole(c.Args[0]); role != "" {
+			if env["FULFIL_NATS_USER"] != role || env["FULFIL_NATS_INBOX_PREFIX"] != natsRoles[role] || env["FULFIL_NATS_PASSWORD_FILE"] == "" {
+				bad("NATS login: FULFIL_NATS_USER %q, FULFIL_NATS_INBOX_PREFIX %q, FULFIL_NATS_PASSWORD_FILE %q; want user %s, inbox %q and its password file",
+					env["FULFIL_NATS_USER"], env["FULFIL_NATS_INBOX_PREFIX"], env["FULFIL_NATS_PASSWORD_FILE"], role, natsRoles[role])
+			}
+		}
 	}
 	for _, pr := range []struct {
 		name  string
@@ -632,7 +1004,7 @@ func subset(sel, labels map[string]string) bool {
 }
 
 func TestDeployMatchesTheCode(t *testing.T) {
-	t.Setenv("POD_NAME", "nats-0")
+	setNATSPasswords(t)
 	for _, p := range deployProblems(deployTree(t)) {
 		t.Error(p)
 	}
@@ -653,18 +1025,26 @@ func TestDeployChecksCatchDrift(t *testing.T) {
 		{"dockerfile loopback", edit{"Dockerfile", "FULFIL_HTTP_ADDR=0.0.0.0:8080", "FULFIL_HTTP_ADDR=127.0.0.1:8080"}, "does not listen on every interface"},
 		{"dockerfile expose", edit{"Dockerfile", "EXPOSE 8080", "EXPOSE 9090"}, "is not on the container port 9090"},
 
-		{"compose env", edit{"compose.yaml", "FULFIL_CONCURRENCY:", "FULFIL_WORKERS:"}, "FULFIL_WORKERS is not a fulfil setting"},
+		{"compose env", edit{"compose.yaml", "FULFIL_CONCURRENCY:", "FULFIL_CONCURENCY:"}, "FULFIL_CONCURENCY is not a fulfil setting"},
 		{"compose command", edit{"compose.yaml", `command: ["worker"]`, `command: ["serve"]`}, `"serve" is not a fulfil command`},
 		{"compose flag", edit{"compose.yaml", `"--error-rate"`, `"--errors"`}, "fulfil partnersim has no flag -errors"},
-		{"compose port", edit{"compose.yaml", `"8081:8080"`, `"8081:9090"`}, "is not on the container port 9090"},
+		{"compose port", edit{"compose.yaml", `"127.0.0.1:8081:8080"`, `"127.0.0.1:8081:9090"`}, "is not on the container port 9090"},
+		{"compose port on every interface", edit{"compose.yaml", `"127.0.0.1:8081:8080"`, `"8081:8080"`}, "ports 8081:8080: published on every interface"},
+		{"compose nats published", edit{"compose.yaml", `["127.0.0.1:4222:4222"]`, `["4222:4222"]`}, "service nats-1: ports 4222:4222: published on every interface"},
+		{"compose nats without passwords", edit{"compose.yaml", "  env_file: [./secrets/nats-server.env]\n", ""}, "no env_file ./secrets/nats-server.env"},
+		{"compose worker as producer", edit{"compose.yaml", "FULFIL_NATS_USER: worker", "FULFIL_NATS_USER: producer"}, `FULFIL_NATS_USER "producer", want worker`},
+		{"compose operator inbox", edit{"compose.yaml", "FULFIL_NATS_INBOX_PREFIX: _INBOX_operator", "FULFIL_NATS_INBOX_PREFIX: _INBOX"}, `service operator: FULFIL_NATS_INBOX_PREFIX "_INBOX", want "_INBOX_operator"`},
+		{"compose shared password", edit{"compose.yaml", "/run/secrets/intake_nats_password", "/run/secrets/worker_nats_password"}, "service intake: FULFIL_NATS_PASSWORD_FILE"},
+		{"compose generated secret", edit{"compose.yaml", "./secrets/api-keys", "./secrets/api-key.txt"}, "file ./secrets/api-key.txt does not exist"},
 		{"compose nats server left out", edit{"compose.yaml", ",nats://nats-3:4222", ""}, "want every NATS server"},
 		{"compose partner port", edit{"compose.yaml", "http://partnersim:8089", "http://partnersim:8090"}, "but partnersim listens on"},
 		{"compose insecure", edit{"compose.yaml", `FULFIL_PARTNER_INSECURE: "true"`, `FULFIL_PARTNER_INSECURE: "false"`}, "without FULFIL_PARTNER_INSECURE=true"},
 		{"compose client id", edit{"compose.yaml", "FULFIL_PARTNER_CLIENT_ID: fulfil-sim", "FULFIL_PARTNER_CLIENT_ID: other"}, "not the ones partnersim accepts"},
 		{"compose client secret", edit{"partner-client-secret.txt", "fulfil-sim-secret", "other"}, "not the ones partnersim accepts"},
-		{"compose secret undeclared", edit{"compose.yaml", "secrets: [partner_client_secret]", "secrets: [partner_secret]"}, "secret partner_secret is not declared"},
+		{"compose secret undeclared", edit{"compose.yaml", "secrets: [partner_client_secret, worker_nats_password]", "secrets: [partner_secret, worker_nats_password]"}, "secret partner_secret is not declared"},
 		{"compose secret path", edit{"compose.yaml", "/run/secrets/partner_client_secret", "/run/secrets/other"}, "is not one of its secrets"},
-		{"compose mount", edit{"compose.yaml", `"./nats/nats.conf:/etc/nats/nats.conf:ro", "nats-2`, `"./nats/server.conf:/etc/nats/nats.conf:ro", "nats-2`}, "mounts ./nats/server.conf, which does not exist"},
+		{"compose mount", edit{"compose.yaml", "- ./nats/auth.conf:", "- ./nats/users.conf:"}, "mounts ./nats/users.conf, which does not exist"},
+		{"compose cert mount", edit{"compose.yaml", "- ./secrets/nats-route.pem:", "- ./secrets/route.pem:"}, "mounts ./secrets/route.pem, which does not exist"},
 		{"compose grace", edit{"compose.yaml", "stop_grace_period: 45s", "stop_grace_period: 10s"}, "stop_grace_period \"10s\""},
 		{"compose one worker", edit{"compose.yaml", "  worker-2:\n    <<: *worker\n", "  worker-2:\n    <<: *worker\n    command: [\"status\"]\n"}, "1 worker services"},
 
@@ -687,13 +1067,32 @@ func TestDeployChecksCatchDrift(t *testing.T) {
 		{"pdb blocks evictions", edit{"k8s/pdb.yaml", "minAvailable: 1", "minAvailable: 2"}, "blocks every eviction"},
 		{"unlisted manifest", edit{"k8s/kustomization.yaml", "  - pdb.yaml\n", ""}, "kustomization.yaml lists"},
 		{"nats payload", edit{"nats/nats.conf", "max_payload: 1MB", "max_payload: 32KB"}, "nats/nats.conf: max_payload 32768 is below"},
-		{"nats sync interval", edit{"k8s/nats-server.conf", `sync_interval: "2m"`, ""}, "k8s/nats-server.conf: no sync_interval"},
+		{"nats sync interval", edit{"nats/nats.conf", `sync_interval: "2m"`, ""}, "nats/nats.conf: no sync_interval"},
 		{"nats without jetstream", edit{"nats/nats.conf", "jetstream {", "jetstream {\n  enabled: false"}, "nats/nats.conf: no jetstream block"},
-		{"nats without cluster", edit{"k8s/nats-server.conf", "cluster {\n  name: fulfil", "cluster {"}, "nats-server.conf: no cluster block"},
-		{"nats typo", edit{"k8s/nats-server.conf", "max_file_store:", "max_filestore:"}, `unknown field "max_filestore"`},
+		{"nats without cluster", edit{"nats/nats.conf", "cluster {\n  name: fulfil", "cluster {"}, "nats/nats.conf: no cluster block"},
+		{"nats typo", edit{"nats/nats.conf", "max_file_store:", "max_filestore:"}, `unknown field "max_filestore"`},
+		{"nats routes without a CA", edit{"nats/nats.conf", `ca_file: "/etc/nats/certs/nats-ca.pem"`, ""}, "cluster routes without mutual TLS"},
+		{"nats route cert", edit{"nats/nats.conf", "/etc/nats/certs/nats-route.pem", "/etc/nats/certs/route.pem"}, "nats/nats.conf: "},
+		{"nats without auth", edit{"nats/nats.conf", "include auth.conf", ""}, "takes anonymous clients"},
+		{"nats anonymous user", edit{"nats/nats.conf", "include auth.conf", "include auth.conf\nno_auth_user: producer"}, "takes anonymous clients"},
+		{"auth role missing", edit{"nats/auth.conf", "{ user: operator,", "{ user: admin,"}, "no user operator"},
+		{"auth role unrestricted", edit{"nats/auth.conf", `subscribe = { allow = ["_INBOX.>"] }`, ""}, "user producer may publish or subscribe to anything"},
+		{"auth password inline", edit{"nats/auth.conf", "password: $WORKER_NATS_PASSWORD", "password: changeme"}, "user worker's password is not $WORKER_NATS_PASSWORD"},
+		{"auth shared inbox", edit{"nats/auth.conf", `subscribe = { allow = ["_INBOX_operator.>"] }`, `subscribe = { allow = ["_INBOX.>"] }`}, "user operator must subscribe to its own inbox"},
+		{"k8s worker login", edit{"k8s/configmap.yaml", "FULFIL_NATS_USER: worker", "FULFIL_NATS_USER: operator"}, "NATS login"},
+		{"k8s password not mounted", edit{"k8s/deployment.yaml", "{key: worker-password, path: worker-password}", "{key: worker-password, path: password}"}, "FULFIL_NATS_PASSWORD_FILE=/var/run/secrets/fulfil-nats/worker-password is not a key"},
+		{"netpol missing", edit{"k8s/networkpolicy.yaml", "      app.kubernetes.io/name: nats\n  policyTypes", "      app.kubernetes.io/name: nats-other\n  policyTypes"}, "no NetworkPolicy selects the NATS pods"},
+		{"netpol open", edit{"k8s/networkpolicy.yaml", "    - from:\n        - podSelector:\n            matchExpressions:", "    - from:\n        - namespaceSelector: {}\n          podSelector:\n            matchExpressions:"}, "more than pods of this namespace"},
+		{"netpol any fulfil pod", edit{"k8s/networkpolicy.yaml", "values: [worker, intake]", "values: [worker, intake, other]"}, "pods other than the workers and the intake"},
+		{"netpol workers shut out", edit{"k8s/networkpolicy.yaml", "values: [worker, intake]", "values: [intake]"}, "no NetworkPolicy lets the workers reach"},
+		{"helm without auth", edit{"k8s/nats-helm-values.yaml", "00$include: auth.conf", "00$include: other.conf"}, "does not include auth.conf"},
+		{"helm single node", edit{"k8s/nats-helm-values.yaml", "replicas: 3", "replicas: 1"}, "not a cluster of at least 3 nodes"},
+		{"helm routes plain", edit{"k8s/nats-helm-values.yaml", "verify: true", "verify: false"}, "cluster routes without mutual TLS"},
+		{"helm password secret", edit{"k8s/nats-helm-values.yaml", "key: operator-password", "key: operator"}, "OPERATOR_NATS_PASSWORD is not a key"},
+		{"helm no file store", edit{"k8s/nats-helm-values.yaml", "size: 10Gi", "size: \"\""}, "no JetStream file store"},
 		{"manifest does not parse", edit{"k8s/pdb.yaml", "minAvailable: 1", "minAvailable: [1"}, "pdb.yaml: yaml:"},
 	}
-	t.Setenv("POD_NAME", "nats-0")
+	setNATSPasswords(t)
 	clean := deployTree(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,6 +45,9 @@ type Options struct {
 	// disk) and, once the data directory can be written again, restarts JetStream to
 	// recover (0: every 2s; negative: never). See Server.Health.
 	RecoverInterval time.Duration
+	// Auth makes clients log in as one of its users, with the users' permissions (nil: the
+	// server takes anonymous clients; keep it on a loopback Host then). See LoadAuth.
+	Auth *Auth
 }
 
 // Server is a running embedded NATS server with JetStream enabled.
@@ -122,6 +125,9 @@ func start(opts Options) (*Server, error) {
 		JetStreamMaxStore:      opts.MaxStore,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
+	}
+	if err := opts.Auth.apply(sopts); err != nil {
+		return nil, err
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {

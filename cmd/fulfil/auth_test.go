@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfil/fulfil/internal/devsecrets"
+	"github.com/fulfil/fulfil/messages"
+	"github.com/fulfil/fulfil/partnerclient/partnertest"
+)
+
+// shippedNATS is a NATS server running deploy/nats/nats.conf, with its auth.conf, as shipped:
+// only the listen addresses, the store and the certificates' directory are the test's own
+// (and it runs alone, without the cluster's routes).
+type shippedNATS struct {
+	url       string
+	passwords map[string]string // user → password file
+	log       *violationLog
+}
+
+// violationLog keeps the permission violations the server logs.
+type violationLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *violationLog) add(format string, v ...any) {
+	if s := fmt.Sprintf(format, v...); strings.Contains(s, "Violation") {
+		l.mu.Lock()
+		l.lines = append(l.lines, s)
+		l.mu.Unlock()
+	}
+}
+
+// take returns and forgets the violations logged so far.
+func (l *violationLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.lines
+	l.lines = nil
+	return out
+}
+
+func (l *violationLog) Noticef(string, ...any)    {}
+func (l *violationLog) Warnf(f string, v ...any)  { l.add(f, v...) }
+func (l *violationLog) Fatalf(f string, v ...any) { l.add(f, v...) }
+func (l *violationLog) Errorf(f string, v ...any) { l.add(f, v...) }
+func (l *violationLog) Debugf(f string, v ...any) { l.add(f, v...) }
+func (l *violationLog) Tracef(string, ...any)     {}
+
+func (l *violationLog) peek() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// matchSubject matches a violation of subject (the server quotes it).
+func matchSubject(subject string) func(s string) bool {
+	return func(s string) bool { return strings.Contains(s, fmt.Sprintf("%q", subject)) }
+}
+
+// wait waits until a violation of subject is logged, then forgets every violation so far.
+func (l *violationLog) wait(t *testing.T, subject string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.ContainsFunc(l.peek(), matchSubject(subject)) {
+		if time.Now().After(deadline) {
+			t.Errorf("no permission violation logged for %s", subject)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.take()
+}
+
+// startShippedNATS starts nats-server with the shipped configuration, the users' passwords in
+// its environment as compose and Kubernetes give them.
+func startShippedNATS(t *testing.T) *shippedNATS {
+	t.Helper()
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if _, err := devsecrets.Generate(certs, devsecrets.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	passwords := map[string]string{}
+	for _, u := range devsecrets.Users {
+		b, err := os.ReadFile(filepath.Join(certs, devsecrets.PasswordFile(u)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(devsecrets.PasswordEnv(u), strings.TrimSpace(string(b)))
+		passwords[u] = filepath.Join(certs, devsecrets.PasswordFile(u))
+	}
+	for _, f := range []string{"nats.conf", "auth.conf"} {
+		b, err := os.ReadFile(filepath.Join(deployDir, "nats", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(b), "/etc/nats/certs/", certs+"/")
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, err := server.ProcessConfigFile(filepath.Join(dir, "nats.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
+	opts.StoreDir = filepath.Join(dir, "store")
+	opts.Cluster = server.ClusterOpts{}
+	opts.Routes = nil
+	opts.NoSigs = true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vl := &violationLog{}
+	ns.SetLoggerV2(vl, true, false, false)
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return &shippedNATS{url: ns.ClientURL(), passwords: passwords, log: vl}
+}
+
+// login returns the CLI flags that log in as user.
+func (s *shippedNATS) login(user string) []string {
+	args := []string{"--nats-url", s.url, "--nats-user", user, "--nats-password-file", s.passwords[user]}
+	if user != "producer" {
+		args = append(args, "--nats-inbox-prefix", "_INBOX_"+user)
+	}
+	return args
+}
+
+// connect connects as user with the inbox prefix the CLI would use.
+func (s *shippedNATS) connect(t *testing.T, user string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	pw, err := os.ReadFile(s.passwords[user])
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []nats.Option{nats.UserInfo(user, strings.TrimSpace(string(pw))), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
+	if user != "producer" {
+		opts = append(opts, nats.CustomInboxPrefix("_INBOX_"+user))
+	}
+	nc, err := nats.Connect(s.url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// The shipped NATS configuration refuses anonymous clients and wrong passwords.
+func TestShippedNATSRefusesAnonymous(t *testing.T) {
+	s := startShippedNATS(t)
+	for name, opts := range map[string][]nats.Option{
+		"anonymous":      nil,
+		"wrong password": {nats.UserInfo("worker", "guess")},
+		"unknown user":   {nats.UserInfo("admin", "admin")},
+	} {
+		nc, err := nats.Connect(s.url, append(opts, nats.MaxReconnects(0))...)
+		if err == nil {
+			nc.Close()
+			t.Errorf("%s: connected", name)
+		} else if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			t.Errorf("%s: %v, want an authorization violation", name, err)
+		}
+	}
+}
+
+// Each shipped role does its job and nothing else: a real worker buys through the partner
+// simulator as worker; fulfil submit, as producer, publishes and reads the outcome; the
+// operator's commands run as operator; and no role can do what it must not.
+func TestShippedNATSRoles(t *testing.T) {
+	s := startShippedNATS(t)
+	sim := partnertest.NewServer()
+	t.Cleanup(sim.Close)
+	partnerFlags := []string{"--partner-url", sim.URL, "--partner-client-id", partnertest.DefaultClientID, "--partner-client-secret", partnertest.DefaultClientSecret}
+	httpAddr := freePort(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var werr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		args := append([]string{"worker", "--http-addr", httpAddr, "--api-addr", "127.0.0.1:0", "--log-level", "warn", "--audit-interval", "1s"}, s.login("worker")...)
+		done <- run(ctx, append(args, partnerFlags...), io.Discard, &werr)
+	}()
+	waitReady(t, "http://"+httpAddr+"/readyz", done, &werr)
+
+	cli := func(user string, args ...string) (int, string) {
+		t.Helper()
+		var out, errb syncBuffer
+		if args[0] == "audit" {
+			args = append(args, partnerFlags...)
+		}
+		n := 1
+		if args[0] == "dlq" {
+			n = 2 // dlq list|replay, then the flags
+		}
+		full := append(append(slices.Clone(args[:n]), s.login(user)...), args[n:]...)
+		code := run(context.Background(), full, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+
+	// Producer: publish and read the outcome.
+	if code, out := cli("producer", "submit", "--key", "role-1", "--plan", "Ultimate Plan", "--quantity", "5", "--timeout", "60s"); code != exitOK || !strings.Contains(out, "completed") {
+		t.Fatalf("submit as producer: exit %d:\n%s\nworker:\n%s", code, out, werr.String())
+	}
+	// Intake: fulfil api takes a purchase over HTTP and answers its outcome.
+	apiAddr := freePort(t)
+	var aerr syncBuffer
+	apiDone := make(chan int, 1)
+	actx, stopAPI := context.WithCancel(ctx)
+	go func() {
+		apiDone <- run(actx, append([]string{"api", "--api-addr", apiAddr, "--http-addr", "", "--log-level", "warn"}, s.login("intake")...), io.Discard, &aerr)
+	}()
+	if code, body := intakePurchase(t, "http://"+apiAddr, "role-web-1", apiDone); code != http.StatusOK || !strings.Contains(body, `"completed"`) {
+		t.Errorf("purchase through fulfil api as intake: %d %s\n%s", code, body, aerr.String())
+	}
+	stopAPI()
+	if code := <-apiDone; code != exitOK {
+		t.Errorf("fulfil api exit %d:\n%s", code, aerr.String())
+	}
+
+	// Operator: every command an operator runs.
+	for _, args := range [][]string{
+		{"status"},
+		{"status", "role-1"},
+		{"status", "--json", "role-web-1"},
+		{"events", "--follow=false"},
+		{"dlq", "list"},
+		{"pause", "--reason", "role test", "--by", "tester"},
+		{"resume", "--by", "tester"},
+		{"audit"},
+	} {
+		if code, out := cli("operator", args...); code != exitOK {
+			t.Errorf("fulfil %s as operator: exit %d:\n%s", strings.Join(args, " "), code, out)
+		}
+	}
+	if code, out := cli("producer", "submit", "--key", "role-2", "--plan", "Ultimate Plan", "--quantity", "5", "--timeout", "60s"); code != exitOK {
+		t.Fatalf("submit after resume: exit %d:\n%s", code, out)
+	}
+	// fulfil submit looks the key up first to answer a conflict at once; a producer may not
+	// read the sagas, and submit does without.
+	if v := slices.DeleteFunc(s.log.take(), func(l string) bool {
+		return strings.Contains(l, `user:producer" - Publish Violation - Subject "$JS.API.STREAM.INFO.KV_FULFIL_SAGAS"`)
+	}); len(v) > 0 {
+		t.Errorf("permission violations while every role did its job:\n%s", strings.Join(v, "\n"))
+	}
+
+	// What each role must not do.
+	deny := func(user string, what string, try func(nc *nats.Conn, js jetstream.JetStream) error, subject string) {
+		t.Helper()
+		nc, js := s.connect(t, user)
+		if err := try(nc, js); err == nil {
+			t.Errorf("%s could %s", user, what)
+		}
+		s.log.wait(t, subject)
+	}
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 500*time.Millisecond) }
+	publish := func(subject string) func(*nats.Conn, jetstream.JetStream) error {
+		return func(nc *nats.Conn, js jetstream.JetStream) error {
+			c, cancel := short()
+			defer cancel()
+			_, err := js.Publish(c, subject, []byte(`{}`))
+			return err
+		}
+	}
+	request := func(subject string) func(*nats.Conn, jetstream.JetStream) error {
+		return func(nc *nats.Conn, js jetstream.JetStream) error {
+			_, err := nc.Request(subject, nil, 500*time.Millisecond)
+			return err
+		}
+	}
+	subscribe := func(subject string) func(*nats.Conn, jetstream.JetStream) error {
+		return func(nc *nats.Conn, js jetstream.JetStream) error {
+			got := make(chan *nats.Msg, 1)
+			sub, err := nc.ChanSubscribe(subject, got)
+			if err != nil {
+				return err
+			}
+			defer sub.Unsubscribe()
+			if err := nc.Flush(); err != nil {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond)
+			return nc.LastError()
+		}
+	}
+	for _, d := range []struct {
+		user, what string
+		try        func(*nats.Conn, jetstream.JetStream) error
+		subject    string
+	}{
+		{"producer", "read the sagas bucket", func(nc *nats.Conn, js jetstream.JetStream) error {
+			c, cancel := short()
+			defer cancel()
+			_, err := js.KeyValue(c, "FULFIL_SAGAS")
+			return err
+		}, "$JS.API.STREAM.INFO.KV_FULFIL_SAGAS"},
+		{"producer", "get a saga directly", request("$JS.API.DIRECT.GET.KV_FULFIL_SAGAS.$KV.FULFIL_SAGAS.cm9sZS0x"), "$JS.API.DIRECT.GET.KV_FULFIL_SAGAS.$KV.FULFIL_SAGAS.cm9sZS0x"},
+		{"producer", "write the sagas bucket", publish("$KV.FULFIL_SAGAS.cm9sZS0x"), "$KV.FULFIL_SAGAS.cm9sZS0x"},
+		{"producer", "subscribe to the sagas bucket", subscribe("$KV.FULFIL_SAGAS.>"), "$KV.FULFIL_SAGAS.>"},
+		{"producer", "publish an event", publish("fulfil.purchase.completed"), "fulfil.purchase.completed"},
+		{"producer", "delete a stream", request("$JS.API.STREAM.DELETE.FULFIL_REQUESTS"), "$JS.API.STREAM.DELETE.FULFIL_REQUESTS"},
+		{"producer", "purge a stream", request("$JS.API.STREAM.PURGE.FULFIL_EVENTS"), "$JS.API.STREAM.PURGE.FULFIL_EVENTS"},
+		{"producer", "delete a consumer", request("$JS.API.CONSUMER.DELETE.FULFIL_REQUESTS.fulfil-worker"), "$JS.API.CONSUMER.DELETE.FULFIL_REQUESTS.fulfil-worker"},
+		{"producer", "pull requests", request("$JS.API.CONSUMER.MSG.NEXT.FULFIL_REQUESTS.fulfil-worker"), "$JS.API.CONSUMER.MSG.NEXT.FULFIL_REQUESTS.fulfil-worker"},
+		{"producer", "pause the account", publish("$KV.FULFIL_CONTROL.pause"), "$KV.FULFIL_CONTROL.pause"},
+		{"producer", "read the worker's replies", subscribe("_INBOX_worker.>"), "_INBOX_worker.>"},
+		{"worker", "delete another stream", request("$JS.API.STREAM.DELETE.SHOP_ORDERS"), "$JS.API.STREAM.DELETE.SHOP_ORDERS"},
+		{"worker", "purge another stream", request("$JS.API.STREAM.PURGE.SHOP_ORDERS"), "$JS.API.STREAM.PURGE.SHOP_ORDERS"},
+		{"worker", "create another stream", request("$JS.API.STREAM.CREATE.SHOP_ORDERS"), "$JS.API.STREAM.CREATE.SHOP_ORDERS"},
+		{"worker", "delete its requests stream", request("$JS.API.STREAM.DELETE.FULFIL_REQUESTS"), "$JS.API.STREAM.DELETE.FULFIL_REQUESTS"},
+		{"worker", "purge the events", request("$JS.API.STREAM.PURGE.FULFIL_EVENTS"), "$JS.API.STREAM.PURGE.FULFIL_EVENTS"},
+		{"worker", "delete the sagas bucket", request("$JS.API.STREAM.DELETE.KV_FULFIL_SAGAS"), "$JS.API.STREAM.DELETE.KV_FULFIL_SAGAS"},
+		{"worker", "read another stream", request("$JS.API.STREAM.MSG.GET.SHOP_ORDERS"), "$JS.API.STREAM.MSG.GET.SHOP_ORDERS"},
+		{"worker", "publish elsewhere", publish("shop.orders.new"), "shop.orders.new"},
+		{"operator", "write a saga", publish("$KV.FULFIL_SAGAS.cm9sZS0x"), "$KV.FULFIL_SAGAS.cm9sZS0x"},
+		{"operator", "reset the spend counters", publish("$KV.FULFIL_CONTROL.spend.2026-01-01"), "$KV.FULFIL_CONTROL.spend.2026-01-01"},
+		{"operator", "delete a stream", request("$JS.API.STREAM.DELETE.FULFIL_DLQ"), "$JS.API.STREAM.DELETE.FULFIL_DLQ"},
+		{"operator", "publish an event", publish("fulfil.purchase.failed"), "fulfil.purchase.failed"},
+		{"operator", "pull requests", request("$JS.API.CONSUMER.MSG.NEXT.FULFIL_REQUESTS.fulfil-worker"), "$JS.API.CONSUMER.MSG.NEXT.FULFIL_REQUESTS.fulfil-worker"},
+		{"intake", "write a saga", publish("$KV.FULFIL_SAGAS.cm9sZS0x"), "$KV.FULFIL_SAGAS.cm9sZS0x"},
+		{"intake", "publish an event", publish("fulfil.purchase.completed"), "fulfil.purchase.completed"},
+		{"intake", "delete a stream", request("$JS.API.STREAM.DELETE.FULFIL_REQUESTS"), "$JS.API.STREAM.DELETE.FULFIL_REQUESTS"},
+	} {
+		deny(d.user, d.what, d.try, d.subject)
+	}
+	// The streams are all still there.
+	_, js := s.connect(t, "worker")
+	for _, name := range []string{messages.StreamRequests, messages.StreamEvents, messages.StreamDeadLetter} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("worker exit %d:\n%s", code, werr.String())
+	}
+	if regexp.MustCompile(`(?i)permission`).MatchString(werr.String()) {
+		t.Errorf("the worker logged a permission problem:\n%s", werr.String())
+	}
+}
+
+// intakePurchase posts a purchase to the HTTP intake at base and waits for its outcome; it
+// returns the status code and body of the answer.
+func intakePurchase(t *testing.T, base, key string, done <-chan int) (int, string) {
+	t.Helper()
+	const body = `{"plan":{"name":"Ultimate Plan"},"quantity":5,"years":1}`
+	deadline := time.Now().Add(20 * time.Second)
+	var resp *http.Response
+	for {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/purchases", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		var err error
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("fulfil api ended with exit %d", code)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("intake at %s: %v", base, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return resp.StatusCode, string(b)
+	}
+	resp, err := http.Get(base + resp.Header.Get("Location") + "?wait=30s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ = io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
