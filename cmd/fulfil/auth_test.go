@@ -403,3 +403,111 @@ func intakePurchase(t *testing.T, base, key string, done <-chan int) (int, strin
 	b, _ = io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// The compose nodes' routes are mutual TLS with the certificates of deploy/gensecrets: two
+// nodes with the shipped nats.conf (cluster address and routes as compose gives them on the
+// command line) form a cluster, and a node whose certificate another CA signed is refused.
+func TestShippedNATSRoutesAreMutualTLS(t *testing.T) {
+	setNATSPasswords(t)
+	node := func(name, certs string, routes string) *server.Server {
+		t.Helper()
+		dir := t.TempDir()
+		for _, f := range []string{"nats.conf", "auth.conf"} {
+			b, err := os.ReadFile(filepath.Join(deployDir, "nats", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(strings.ReplaceAll(string(b), "/etc/nats/certs/", certs+"/")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts, err := server.ProcessConfigFile(filepath.Join(dir, "nats.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.ServerName, opts.Host, opts.Port, opts.HTTPPort, opts.NoSigs = name, "127.0.0.1", server.RANDOM_PORT, 0, true
+		opts.JetStream = false // routes only
+		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", server.RANDOM_PORT
+		if routes != "" {
+			opts.Routes = server.RoutesFromStr(routes)
+		}
+		ns, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("%s did not start", name)
+		}
+		return ns
+	}
+	certs, other := filepath.Join(t.TempDir(), "certs"), filepath.Join(t.TempDir(), "other")
+	for _, dir := range []string{certs, other} {
+		if _, err := devsecrets.Generate(dir, devsecrets.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n1 := node("nats-1", certs, "")
+	routeURL := fmt.Sprintf("nats://localhost:%d", n1.ClusterAddr().Port)
+	n2 := node("nats-2", certs, routeURL)
+	deadline := time.Now().Add(10 * time.Second)
+	for n1.NumRoutes() == 0 || n2.NumRoutes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the two nodes did not form a cluster over TLS")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	routes := n1.NumRoutes()
+	stranger := node("nats-x", other, routeURL)
+	time.Sleep(time.Second)
+	if stranger.NumRoutes() != 0 || n1.NumRoutes() != routes {
+		t.Errorf("a node with another CA's certificate joined (routes %d, %d)", stranger.NumRoutes(), n1.NumRoutes())
+	}
+}
+
+// Every NATS login setting refuses a bad value before anything starts, naming the setting.
+func TestNATSLoginSettingsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pw, empty, seed := write("pw", "secret\n"), write("empty", "\n"), write("seed", "not a seed")
+	auth := write("auth.conf", `authorization { users = [ { user: worker, password: secret } ] }`)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"password without user", []string{"--nats-password-file", pw}, "FULFIL_NATS_PASSWORD_FILE (--nats-password-file) needs FULFIL_NATS_USER"},
+		{"user without password", []string{"--nats-user", "worker"}, "FULFIL_NATS_USER (--nats-user) needs FULFIL_NATS_PASSWORD_FILE"},
+		{"empty password", []string{"--nats-user", "worker", "--nats-password-file", empty}, "is empty"},
+		{"missing password file", []string{"--nats-user", "worker", "--nats-password-file", filepath.Join(dir, "nope")}, "no such file"},
+		{"bad nkey", []string{"--nats-nkey-file", seed}, "FULFIL_NATS_NKEY_FILE (--nats-nkey-file)"},
+		{"two logins", []string{"--nats-user", "worker", "--nats-password-file", pw, "--nats-nkey-file", seed}, "use one of"},
+		{"inbox wildcard", []string{"--nats-inbox-prefix", "_INBOX.>"}, "FULFIL_NATS_INBOX_PREFIX (--nats-inbox-prefix) \"_INBOX.>\""},
+		{"auth file with NATS_URL", []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-auth-file", auth}, "applies to the embedded NATS server only"},
+		{"auth file without login", []string{"--nats-auth-file", auth}, "set FULFIL_NATS_USER and FULFIL_NATS_PASSWORD_FILE"},
+		{"auth file without the user", []string{"--nats-auth-file", auth, "--nats-user", "admin", "--nats-password-file", pw}, `has no user "admin" (it has worker)`},
+		{"auth file unreadable", []string{"--nats-auth-file", filepath.Join(dir, "nope.conf"), "--nats-user", "worker", "--nats-password-file", pw}, "FULFIL_NATS_AUTH_FILE (--nats-auth-file): auth file"},
+		{"insecure not a bool", []string{"--nats-insecure=maybe"}, "FULFIL_NATS_INSECURE (--nats-insecure)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var errb syncBuffer
+			args := append([]string{"worker", "--partner-sim", "--http-addr", "", "--data-dir", t.TempDir()}, tt.args...)
+			if code := run(context.Background(), args, io.Discard, &errb); code != exitUsage || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("exit %d (want %d), stderr:\n%s\nwant it to contain %q", code, exitUsage, errb.String(), tt.want)
+			}
+		})
+	}
+	// The commands that only connect check the login too.
+	var errb syncBuffer
+	if code := run(context.Background(), []string{"status", "--nats-user", "operator"}, io.Discard, &errb); code == exitOK || !strings.Contains(errb.String(), "needs FULFIL_NATS_PASSWORD_FILE") {
+		t.Errorf("status with a user and no password: exit %d: %s", code, errb.String())
+	}
+}

@@ -201,8 +201,8 @@ func (a *natsAuth) check(creds string) []error {
 	if n := btoi(a.user != "") + btoi(a.nkeyFile != "") + btoi(creds != ""); n > 1 {
 		errs = append(errs, errors.New("NATS login: use one of FULFIL_NATS_USER with FULFIL_NATS_PASSWORD_FILE, FULFIL_NATS_NKEY_FILE or NATS_CREDS"))
 	}
-	if p := a.inboxPrefix; p == "" || strings.ContainsAny(p, "*> \t\r\n") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
-		add("nats-inbox-prefix", "%q: must be a subject without wildcards, e.g. _INBOX_worker", p)
+	if p := a.inboxPrefix; p != "" && (strings.ContainsAny(p, "*> \t\r\n") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..")) {
+		add("nats-inbox-prefix", "%q: must be a subject without wildcards, e.g. _INBOX_worker (empty: _INBOX)", p)
 	}
 	return errs
 }
