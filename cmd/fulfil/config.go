@@ -81,6 +81,8 @@ type config struct {
 
 	api apiConfig // the HTTP intake (cmd_api.go)
 
+	webhook webhookConfig // webhook delivery (cmd_webhooks.go)
+
 	natsAuth natsAuth // NATS login, and the embedded server's authentication (natsconn.go)
 }
 
@@ -392,6 +394,15 @@ type lenientValue struct {
 	flag.Value
 	name string
 	ee   *envErrs
+}
+
+// String is the wrapped value's text; flag.PrintDefaults also calls it on a zero lenientValue
+// (to tell a default from a zero value), which wraps nothing.
+func (v *lenientValue) String() string {
+	if v == nil || v.Value == nil {
+		return ""
+	}
+	return v.Value.String()
 }
 
 func (v *lenientValue) Set(s string) error {

@@ -101,3 +101,20 @@ func TestWorkerChecksSettingsBeforeTheServer(t *testing.T) {
 		t.Errorf("the data dir was created: the embedded server started")
 	}
 }
+
+// TestWorkerHelpLists checks that -h lists the settings and their environment variables, and
+// nothing else (flag's defaults printer once panicked on every wrapped flag).
+func TestWorkerHelpLists(t *testing.T) {
+	var out syncBuffer
+	if code := run(context.Background(), []string{"worker", "-h"}, &out, &out); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"$FULFIL_ACK_WAIT", "$FULFIL_EVENTS_MAX_AGE", "(default 1m0s)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h lacks %q", want)
+		}
+	}
+	if strings.Contains(out.String(), "panic") {
+		t.Errorf("-h prints a panic:\n%s", out.String())
+	}
+}
