@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
@@ -48,6 +49,7 @@ type Client struct {
 	observe        func(CallInfo)
 	maxInFlight    int
 	slots          chan struct{} // nil: unbounded
+	tracer         trace.Tracer  // nil: no spans (WithTracerProvider)
 
 	tokMu  sync.Mutex
 	tok    *token // nil until the first login
@@ -245,7 +247,13 @@ type response struct {
 func (c *Client) send(ctx context.Context, r request) (resp response, err error) {
 	start := time.Now()
 	var env envelope
-	defer func() { c.logRequest(r.ep, start, resp.status, env, err) }()
+	var span trace.Span // nil unless traced
+	defer func() {
+		c.logRequest(r.ep, start, resp.status, env, err)
+		if span != nil {
+			endSpan(span, resp.status, env, err)
+		}
+	}()
 
 	if err := c.limiter.Wait(ctx); err != nil {
 		return resp, &Error{Endpoint: r.ep, Err: err}
@@ -257,6 +265,9 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 		return resp, &Error{Endpoint: r.ep, Err: err}
 	}
 	u.RawQuery = r.query.Encode()
+	if c.tracer != nil {
+		ctx, span = c.startSpan(ctx, r, &u)
+	}
 	var sent atomic.Bool
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) }}
 	var body io.Reader
@@ -383,7 +394,7 @@ func (c *Client) header(ctx context.Context, r request) http.Header {
 	set("Accept", "application/json")
 	set("Content-Type", r.contentType)
 	set("Authorization", r.auth)
-	set("Traceparent", TraceParent(ctx))
+	set("Traceparent", outgoingTraceParent(ctx))
 	return h
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
@@ -27,7 +28,8 @@ type delivery struct {
 	last     bool
 	key      string
 	sagaID   string
-	trace    string
+	trace    string     // the traceparent of this delivery's work (trace.go)
+	span     trace.Span // the saga span; nil when tracing is off or before start
 	log      *zap.Logger
 	received time.Time
 	ending   bool // the last delivery is being ended with a failure
@@ -37,6 +39,7 @@ type delivery struct {
 // and never returns an error: every outcome is decided and logged here.
 func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	d := w.newDelivery(msg)
+	defer d.endSpan()
 	w.cfg.Metrics.InFlight(1)
 	defer w.cfg.Metrics.InFlight(-1)
 	defer d.recoverPanic()
@@ -125,7 +128,7 @@ func (d *delivery) start(ctx context.Context) (*messages.PurchaseRequest, *idemp
 	req = req.Normalize()
 	d.key = req.IdempotencyKey
 	d.sagaID = SagaID(d.key)
-	d.trace = childTraceParent(d.trace, d.sagaID)
+	d.startTrace(ctx)
 	d.log = d.log.WithLazy(zap.String("idempotency_key", d.key), zap.String("saga_id", d.sagaID), zap.String("traceparent", d.trace))
 
 	reqJSON, err := json.Marshal(req)
@@ -195,6 +198,7 @@ func (d *delivery) notAcquired(ctx context.Context, err error) {
 		}
 		d.w.cfg.Metrics.SagaFinished("failed", string(f.Reason), d.w.cfg.Now().Sub(d.received))
 		d.log.Warn("purchase failed", zap.String("reason", string(f.Reason)), zap.String("error", f.Message))
+		d.traceOutcome("failed", string(f.Reason), "", f.Message)
 		d.term(ctx, string(messages.ReasonConflict))
 	default:
 		d.retry(ctx, nil, nil, fmt.Errorf("acquire: %w", err))
@@ -229,6 +233,7 @@ func (d *delivery) replay(ctx context.Context, rec idempotency.Record) {
 	if replayed {
 		d.w.cfg.Metrics.Replayed()
 	}
+	d.traceOutcome("replayed", "", "", "")
 	d.log.Info("outcome republished", zap.Bool("replayed", replayed), zap.String("type", rec.OutcomeType))
 	d.ack()
 }
@@ -273,9 +278,10 @@ func (d *delivery) loadState(ctx context.Context, lease *leaseGuard) *workflow.S
 	return st
 }
 
-// sagaContext carries the request's trace context and logger to the saga.
+// sagaContext carries the request's trace context (the saga span, when tracing is on) and logger
+// to the saga.
 func (d *delivery) sagaContext(ctx context.Context) context.Context {
-	return workflow.WithLogger(partnerclient.WithTraceParent(ctx, d.trace), d.log)
+	return workflow.WithLogger(partnerclient.WithTraceParent(d.spanContext(ctx), d.trace), d.log)
 }
 
 // conclude decides the acknowledgement from the saga's result.
@@ -290,6 +296,7 @@ func (d *delivery) conclude(ctx context.Context, lease *leaseGuard, req *message
 		d.finish(ctx, lease, idempotency.StatusFailed, d.w.subjects.Failed, &ev, st)
 	case errors.Is(err, idempotency.ErrLeaseLost):
 		d.log.Warn("lease lost to another worker; leaving the request to it", zap.Error(err))
+		d.traceError("lease_lost", err)
 		d.nak()
 	default:
 		d.retry(ctx, lease, st, err)
@@ -324,6 +331,7 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 		d.log.Warn("purchase failed", zap.String("step", f.Step), zap.String("reason", string(f.Reason)),
 			zap.String("error", f.Message), zap.String("partner_code", f.PartnerCode),
 			zap.String("partner_request_id", f.PartnerRequestID), zap.String("order_no", f.OrderNo))
+		d.traceOutcome("failed", string(f.Reason), f.OrderNo, f.Message)
 		d.term(ctx, string(f.Reason))
 		return
 	}
@@ -331,6 +339,7 @@ func (d *delivery) finish(ctx context.Context, lease *leaseGuard, status idempot
 	d.w.cfg.Metrics.SagaFinished("completed", "", took)
 	d.log.Info("purchase completed", zap.String("order_no", c.OrderNo), zap.String("product_no", c.ProductNo),
 		zap.Duration("duration", took))
+	d.traceOutcome("completed", "", c.OrderNo, "")
 	d.ack()
 }
 
@@ -352,6 +361,8 @@ func (d *delivery) retry(ctx context.Context, lease *leaseGuard, st *workflow.St
 	}
 	delay := d.w.nakDelay(d.num)
 	d.log.Info("saga will be retried", zap.Error(err), zap.Duration("delay", delay))
+	d.traceError("retry", err)
+	d.traceAck("nak")
 	d.w.cfg.Metrics.Acked("nak")
 	_ = d.msg.NakWithDelay(delay)
 }
@@ -395,6 +406,7 @@ func (w *Worker) nakDelay(delivered uint64) time.Duration {
 }
 
 func (d *delivery) ack() {
+	d.traceAck("ack")
 	d.w.cfg.Metrics.Acked("ack")
 	if err := d.msg.Ack(); err != nil {
 		d.log.Warn("ack failed; the request will be redelivered and its outcome republished", zap.Error(err))
@@ -402,6 +414,7 @@ func (d *delivery) ack() {
 }
 
 func (d *delivery) nak() {
+	d.traceAck("nak")
 	d.w.cfg.Metrics.Acked("nak")
 	_ = d.msg.NakWithDelay(d.w.nakDelay(d.num))
 }
@@ -414,6 +427,7 @@ func (d *delivery) term(ctx context.Context, reason string) {
 		d.nak()
 		return
 	}
+	d.traceAck("term")
 	d.w.cfg.Metrics.Acked("term")
 	if err := d.msg.TermWithReason(reason); err != nil {
 		d.log.Warn("term failed", zap.Error(err))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
@@ -32,11 +33,13 @@ type Worker struct {
 	control  *control.Control // after Setup
 	guard    *control.Guard   // after Setup: watches the pause flag until Run returns
 	stopping context.Context  // Run's ctx: when it ends, waits before create order give up
+	tracer   trace.Tracer     // the saga's TracerProvider's; nil: no spans (trace.go)
 }
 
 // New returns a Worker; call Setup, then Run. It returns an error when cfg is invalid. A saga
 // without a Guard gets Guard, so that its create-order sends obey the pause flag and the
-// spend caps; the saga may be shared by several workers.
+// spend caps; the saga may be shared by several workers. With the saga's TracerProvider set,
+// each delivery of a valid request is a saga span (see trace.go).
 func New(js jetstream.JetStream, saga *workflow.Saga, cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -48,14 +51,18 @@ func New(js jetstream.JetStream, saga *workflow.Saga, cfg Config) (*Worker, erro
 	if saga.Guard == nil {
 		saga.Guard = Guard
 	}
-	return &Worker{
+	w := &Worker{
 		cfg:      cfg,
 		js:       js,
 		saga:     saga,
 		subjects: messages.SubjectsFor(cfg.SubjectPrefix),
 		log:      cfg.Logger,
 		starting: make(chan struct{}, cfg.MaxStarting),
-	}, nil
+	}
+	if saga.TracerProvider != nil {
+		w.tracer = saga.TracerProvider.Tracer(TracerName)
+	}
+	return w, nil
 }
 
 // Config returns the worker's configuration with defaults applied.

@@ -14,6 +14,24 @@ import (
 // errUnknownOutcome marks a send whose answer was lost: the next attempt must reconcile first.
 var errUnknownOutcome = errors.New("create order: unknown outcome")
 
+// order places the order unless an earlier run did, then makes sure it succeeded: the
+// create_order step, in one span.
+func (r *run) order(ctx context.Context) error {
+	if res := r.st.Order.Result; res != nil && orderSettled(res.OrderStatus) {
+		return nil
+	}
+	ctx, span := r.startSpan(ctx, messages.StepCreateOrder)
+	var err error
+	if r.st.Order.Result == nil {
+		err = r.createOrder(ctx)
+	}
+	if err == nil {
+		err = r.checkOrderStatus(ctx)
+	}
+	r.endOrderStep(span, err)
+	return err
+}
+
 // createOrder places the order exactly once: intent before every send, reconcile before every
 // re-send.
 func (r *run) createOrder(ctx context.Context) error {
@@ -238,6 +256,7 @@ func (r *run) guard(ctx context.Context) error {
 	}
 	step := messages.StepCreateOrder
 	waiting := func(reason string) {
+		guardEvent(ctx, reason)
 		r.obs.StepProgress(step, messages.StatusRetrying, r.st.Order.Intent.Sends, "waiting before create order: "+reason)
 	}
 	if err := r.saga.Guard(ctx, r.req.IdempotencyKey, waiting); err != nil {
@@ -267,6 +286,16 @@ func markSend(in *OrderIntent, now time.Time) {
 // older than the window only while the list has been seen newest first, and otherwise scans the
 // whole list (up to ReconcileMaxPages).
 func (r *run) reconcile(ctx context.Context) (*OrderResult, error) {
+	ctx, span := r.startSpan(ctx, SpanReconcile)
+	found, err := r.searchOrders(ctx)
+	if span != nil {
+		endReconcile(span, found, err)
+	}
+	return found, err
+}
+
+// searchOrders is reconcile's search, in its span.
+func (r *run) searchOrders(ctx context.Context) (*OrderResult, error) {
 	in := r.st.Order.Intent
 	r.st.Order.Reconciliations++
 	from := partnerclient.FromTime(in.FirstSentAt.Add(-r.saga.margin()))
@@ -448,7 +477,7 @@ func partnerMessage(err error) string {
 // purchase is never reported as refused.
 func (r *run) checkOrderStatus(ctx context.Context) error {
 	res := r.st.Order.Result
-	if res.OrderStatus == partnerclient.OrderSucceed || res.OrderStatus == "" {
+	if orderSettled(res.OrderStatus) {
 		return nil
 	}
 	if orderRefused(res.OrderStatus) {
@@ -499,6 +528,12 @@ func (r *run) checkOrderStatus(ctx context.Context) error {
 	err = r.checkpoint(ctx)
 	r.mu.Unlock()
 	return err
+}
+
+// orderSettled reports whether an order with status needs no further look: it succeeded, or
+// the partner gave no status (taken as success).
+func orderSettled(status string) bool {
+	return status == partnerclient.OrderSucceed || status == ""
 }
 
 // orderRefused reports whether status is a documented end of an order that did not succeed.

@@ -61,7 +61,16 @@ func (r *run) learnProductNo(ctx context.Context) error {
 		return nil
 	}
 	step := messages.StepCreateOrder
-	_, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
+	ctx, span := r.startSpan(ctx, step)
+	n, err := r.learnProductNoFromDetails(ctx, res)
+	endStep(span, messages.StatusDone, n, err)
+	return err
+}
+
+// learnProductNoFromDetails reads the SN from the order details.
+func (r *run) learnProductNoFromDetails(ctx context.Context, res *OrderResult) (int, error) {
+	step := messages.StepCreateOrder
+	n, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
 		d, err := r.saga.Partner.OrderDetails(ctx, res.OrderNo)
 		if err != nil {
 			return err
@@ -76,18 +85,28 @@ func (r *run) learnProductNo(ctx context.Context) error {
 		var se stopError
 		var re *RetryError
 		if errors.As(err, &se) || errors.As(err, &re) {
-			return err
+			return n, err
 		}
-		return failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err, "order %s: the SN of the PBX could not be found: %v", res.OrderNo, partnerMessage(err))
+		return n, failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err, "order %s: the SN of the PBX could not be found: %v", res.OrderNo, partnerMessage(err))
 	}
-	return nil
+	return n, nil
 }
 
+// enableRenewal is the enable_renewal step, in its span.
 func (r *run) enableRenewal(ctx context.Context) error {
+	ctx, span := r.startSpan(ctx, messages.StepEnableRenewal)
+	status, n, err := r.renew(ctx)
+	endStep(span, status, n, err)
+	return err
+}
+
+// renew enables auto-renewal (or skips it when the request says so) and returns the step's
+// status and attempts.
+func (r *run) renew(ctx context.Context) (string, int, error) {
 	step := messages.StepEnableRenewal
 	start := r.saga.now()
 	if !r.req.AutoRenewEnabled() {
-		return r.record(ctx, step, messages.StatusSkipped, 0, start, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
+		return messages.StatusSkipped, 0, r.record(ctx, step, messages.StatusSkipped, 0, start, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
 	}
 	res := r.st.Order.Result
 	// Enabling is safe to repeat after an unknown outcome: the status is checked first.
@@ -117,12 +136,21 @@ func (r *run) enableRenewal(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return r.postOrderError(step, err)
+		return "", n, r.postOrderError(step, err)
 	}
-	return r.record(ctx, step, messages.StatusDone, n, start, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
+	return messages.StatusDone, n, r.record(ctx, step, messages.StatusDone, n, start, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
 }
 
+// fetchActivation is the fetch_activation step, in its span.
 func (r *run) fetchActivation(ctx context.Context) error {
+	ctx, span := r.startSpan(ctx, messages.StepFetchActivation)
+	n, err := r.activationCode(ctx)
+	endStep(span, messages.StatusDone, n, err)
+	return err
+}
+
+// activationCode fetches the activation code and returns the step's attempts.
+func (r *run) activationCode(ctx context.Context) (int, error) {
 	step := messages.StepFetchActivation
 	start := r.saga.now()
 	res := r.st.Order.Result
@@ -143,9 +171,9 @@ func (r *run) fetchActivation(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return r.postOrderError(step, err)
+		return n, r.postOrderError(step, err)
 	}
-	return r.record(ctx, step, messages.StatusDone, n, start, func(st *State) {
+	return n, r.record(ctx, step, messages.StatusDone, n, start, func(st *State) {
 		st.Activation = &ActivationStep{Code: code.Code, GenerateTime: code.GenerateTime.Time()}
 	})
 }

@@ -41,10 +41,13 @@ func (r *run) resolve(ctx context.Context) error {
 			return result{step: messages.StepResolveBilling, status: messages.StatusDone, attempts: n, apply: func(st *State) { st.Billing = b }, err: err}
 		},
 	}
+	steps := [...]string{messages.StepResolveProduct, messages.StepResolvePlan, messages.StepResolveBilling}
 	results := make([]result, len(lookups))
 	parallel(len(lookups), func(i int) {
 		start := r.saga.now()
+		ctx, span := r.startSpan(ctx, steps[i])
 		results[i] = lookups[i](ctx)
+		endStep(span, results[i].status, results[i].attempts, results[i].err)
 		results[i].took = r.saga.now().Sub(start)
 	})
 	r.leaveRound()

@@ -115,6 +115,7 @@ func (s *Saga) do(ctx context.Context, step string, obs Observer, canRetry func(
 	}
 	notify := func(err error, wait time.Duration) {
 		s.log(ctx).Debug("step retry", stepFields(step, attempt, err, wait)...)
+		retryEvent(ctx, attempt, err, wait)
 		if obs != nil {
 			obs.StepProgress(step, messages.StatusRetrying, attempt, retryMessage(err))
 		}

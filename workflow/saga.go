@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/messages"
@@ -60,9 +61,15 @@ type Saga struct {
 	// ResendAbsentGap is how far apart the two order-list searches that must both miss the order
 	// are, before an unknown outcome is taken as "no order" (default 5s): order lists can lag.
 	ResendAbsentGap time.Duration
+	// TracerProvider, when set, makes each step a span (named after the step, child of the span
+	// in Run's context), with the partner calls' spans below it; nil records none and costs
+	// nothing. The worker also takes its saga span from it.
+	TracerProvider trace.TracerProvider
 
 	roundsOnce sync.Once
 	rounds     chan struct{} // nil: unbounded
+	tracerOnce sync.Once
+	tr         trace.Tracer // nil: no spans
 }
 
 // ResendPolicy is Saga.Resend.
@@ -242,20 +249,15 @@ func (s *Saga) Run(ctx context.Context, req *messages.PurchaseRequest, st *State
 // stack each waits on, the more of it the runtime can take back.
 func (r *run) run(ctx context.Context) error {
 	st := r.st
-	if st.Order.Result == nil {
-		if st.Order.Intent == nil {
-			if err := r.enterRound(ctx, messages.StepResolveProduct); err != nil {
-				return err
-			}
-			if err := r.resolve(ctx); err != nil {
-				return err
-			}
+	if st.Order.Result == nil && st.Order.Intent == nil {
+		if err := r.enterRound(ctx, messages.StepResolveProduct); err != nil {
+			return err
 		}
-		if err := r.createOrder(ctx); err != nil {
+		if err := r.resolve(ctx); err != nil {
 			return err
 		}
 	}
-	if err := r.checkOrderStatus(ctx); err != nil {
+	if err := r.order(ctx); err != nil {
 		return err
 	}
 	if err := r.enterRound(ctx, messages.StepEnableRenewal); err != nil {
