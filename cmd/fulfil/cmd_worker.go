@@ -29,12 +29,14 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var c config
 	fs, ee := newFlags("worker", &c, secNATS|secPartner|secWorker|secLog, stderr)
 	apiFlags(fs, &c.api, ee)
+	webhookFlags(fs, &c.webhook, ee)
 	lenientFlags(fs, ee)
 	if err := fs.Parse(args); err != nil {
 		return usageError(stderr, err)
 	}
 	// Every setting is checked before anything starts, and every problem reported at once.
-	if problems := append(c.checkWorker(fs.Args(), *ee), c.api.check(fs, false)...); len(problems) > 0 {
+	problems := append(c.checkWorker(fs.Args(), *ee), c.api.check(fs, false)...)
+	if problems = append(problems, c.webhook.check(c.eventsMaxAge)...); len(problems) > 0 {
 		return settingsError(stderr, "worker", problems)
 	}
 	log, err := newLogger(c.logLevel, stderr)
@@ -131,6 +133,11 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 		return err
 	}
 	defer stopAPI()
+	stopWebhooks, err := startWebhooks(ctx, c, env.js, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopWebhooks()
 	srv, err := startHTTP(c.httpAddr, c.pprof, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), readiness(env, client, w), log)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@
 //	fulfil audit       compare the partner's orders with the sagas
 //	fulfil events      print and follow events, filtered by key or type
 //	fulfil dlq         list or replay dead-lettered requests
+//	fulfil webhooks    show webhook endpoints' lag; list or replay webhook dead letters
 //	fulfil partner     check the partner API against fulfil's decoders
 //	fulfil bench       measure throughput and latency
 //
@@ -62,6 +63,7 @@ func commands() []command {
 		{"audit", "compare the partner's orders with the sagas: orphan, duplicate and missing orders (exit 1 on findings)", runAudit},
 		{"events", "print and follow the events stream, filtered by key or type", runEvents},
 		{"dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)", runDLQ},
+		{"webhooks", "webhook endpoints' lag, and their dead letters (webhooks status, list, replay SEQ|ID|--all)", runWebhooks},
 		{"partner", "check the partner API against fulfil's decoders (partner check)", runPartner},
 		{"bench", "measure throughput and latency against the critical path and a bare loop; writes SVG plots", runBench},
 	}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/fulfil/fulfil/internal/metrics"
+	"github.com/fulfil/fulfil/internal/webhook"
+)
+
+// webhookConfig is the settings of webhook delivery, read by `fulfil worker`.
+type webhookConfig struct {
+	urls        string
+	secret      string
+	secretFile  string
+	insecure    bool
+	progress    bool
+	timeout     time.Duration
+	retryPeriod time.Duration
+
+	// Set by check:
+	endpoints []webhook.Endpoint
+	secrets   []webhook.Secret
+}
+
+// webhookFlags registers the webhook flags on fs.
+func webhookFlags(fs *flag.FlagSet, w *webhookConfig, ee *envErrs) {
+	str := func(p *string, name, usage string) {
+		fs.StringVar(p, name, envString(name, ""), usage+" ($"+envName(name)+")")
+	}
+	str(&w.urls, "webhook-url", "endpoint URL(s), comma separated, that receive every completed and failed event as a signed POST; empty disables webhooks")
+	str(&w.secret, "webhook-secret", "signing secret, whsec_ and the base64 of 24 to 64 bytes (several separated by spaces during a rotation); prefer the _FILE variant")
+	str(&w.secretFile, "webhook-secret-file", "file holding the webhook signing secret")
+	fs.BoolVar(&w.insecure, "webhook-insecure", ee.bool("webhook-insecure", false),
+		"allow a plain http:// webhook URL on a non-loopback host ($FULFIL_WEBHOOK_INSECURE)")
+	fs.BoolVar(&w.progress, "webhook-progress", ee.bool("webhook-progress", false),
+		"also send progress events ($FULFIL_WEBHOOK_PROGRESS)")
+	fs.DurationVar(&w.timeout, "webhook-timeout", ee.duration("webhook-timeout", webhook.DefaultTimeout),
+		"time limit of one webhook request ($FULFIL_WEBHOOK_TIMEOUT)")
+	fs.DurationVar(&w.retryPeriod, "webhook-retry-period", ee.duration("webhook-retry-period", webhook.DefaultRetryPeriod),
+		"how long an event an endpoint does not take is retried before it is dead-lettered ($FULFIL_WEBHOOK_RETRY_PERIOD)")
+}
+
+// check reports every problem of the webhook settings, naming each setting (never a secret's
+// value, nor more of a URL than its host), and parses the endpoints and secrets.
+func (w *webhookConfig) check(eventsMaxAge time.Duration) []error {
+	var errs []error
+	add := func(flagName, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s "+format, append([]any{setting(flagName)}, a...)...))
+	}
+	if w.secretFile != "" {
+		b, err := os.ReadFile(w.secretFile)
+		if err != nil {
+			add("webhook-secret-file", "%v", err)
+		} else {
+			w.secret = strings.TrimSpace(string(b))
+		}
+	}
+	if strings.TrimSpace(w.urls) == "" {
+		return errs
+	}
+	eps, err := webhook.ParseEndpoints(w.urls, w.insecure)
+	for _, e := range flatten(err) {
+		add("webhook-url", "%v", e)
+	}
+	w.endpoints = eps
+	secretSetting := "webhook-secret"
+	if w.secretFile != "" {
+		secretSetting = "webhook-secret-file"
+	}
+	switch {
+	case w.secret == "" && w.secretFile == "":
+		add("webhook-secret", "is required with FULFIL_WEBHOOK_URL: set it (or FULFIL_WEBHOOK_SECRET_FILE) to whsec_ and the base64 of 24 to 64 random bytes")
+	case w.secret == "":
+		add(secretSetting, "is empty")
+	default:
+		secrets, err := webhook.ParseSecrets(w.secret)
+		if err != nil {
+			add(secretSetting, "%v", err)
+		}
+		w.secrets = secrets
+	}
+	if w.timeout < 100*time.Millisecond || w.timeout > 5*time.Minute {
+		add("webhook-timeout", "must be 100ms to 5m, got %s", w.timeout)
+	}
+	switch {
+	case w.retryPeriod < time.Second:
+		add("webhook-retry-period", "must be at least 1s (24h is the default), got %s", w.retryPeriod)
+	case w.retryPeriod > eventsMaxAge:
+		add("webhook-retry-period", "%s is longer than FULFIL_EVENTS_MAX_AGE (%s): events would be removed while they are retried", w.retryPeriod, eventsMaxAge)
+	}
+	return errs
+}
+
+// startWebhooks sets up and runs webhook delivery, when endpoints are configured, until ctx
+// ends; stop waits for it to hand its held events back. The events stream must exist.
+func startWebhooks(ctx context.Context, c *config, js jetstream.JetStream, reg prometheus.Registerer, log *zap.Logger) (stop func(), err error) {
+	w := &c.webhook
+	if len(w.endpoints) == 0 {
+		return func() {}, nil
+	}
+	svc, err := webhook.New(js, webhook.Config{
+		Endpoints: w.endpoints, Secrets: w.secrets, Progress: w.progress, SubjectPrefix: c.prefix,
+		RetryPeriod: w.retryPeriod, Timeout: w.timeout, Replicas: c.replicas, DeadLetterMaxAge: c.eventsMaxAge,
+		DuplicateWindow: c.dupWindow, Logger: log.Named("webhook"), Metrics: metrics.NewWebhooks(reg),
+	})
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = svc.Setup(sctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("set up webhooks: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	return func() {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			log.Warn("webhook delivery did not stop within 30s; its events are redelivered after the ack wait")
+		}
+	}, nil
+}
+
+// runWebhooks serves `fulfil webhooks list|replay|status`.
+func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const usage = "usage: fulfil webhooks list [--endpoint HOST|ID] [--json] | fulfil webhooks replay SEQ|WEBHOOK-ID|--all [--endpoint HOST|ID] | fulfil webhooks status"
+	if len(args) == 0 || !slices.Contains([]string{"list", "replay", "status"}, args[0]) {
+		fmt.Fprintln(stderr, usage)
+		return exitUsage
+	}
+	sub := args[0]
+	var c config
+	fs, ee := newFlags("webhooks "+sub, &c, secNATS, stderr)
+	endpoint := fs.String("endpoint", "", "only the dead letters of this endpoint (its host, or its ID)")
+	all := fs.Bool("all", false, "replay every dead letter (of --endpoint)")
+	asJSON := fs.Bool("json", false, "list: one JSON object per dead letter")
+	if err := parse(fs, ee, args[1:]); err != nil {
+		return usageError(stderr, err)
+	}
+	var id string
+	switch {
+	case sub == "replay" && fs.NArg() == 1 && !*all:
+		id = fs.Arg(0)
+	case sub == "replay" && (fs.NArg() > 1 || (fs.NArg() == 0) != *all):
+		fmt.Fprintln(stderr, "usage: fulfil webhooks replay SEQ|WEBHOOK-ID|--all [--endpoint HOST|ID]")
+		return exitUsage
+	case sub != "replay" && fs.NArg() > 0:
+		fmt.Fprintln(stderr, usage)
+		return exitUsage
+	}
+	log, _ := newLogger("error", stderr)
+	env, err := connectNATS(&c, false, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "fulfil webhooks: %v\n", err)
+		return exitFailed
+	}
+	defer env.close()
+	if sub == "status" {
+		return webhookStatus(ctx, env.js, stdout, stderr)
+	}
+	dls, err := webhook.ListDeadLetters(ctx, env.js)
+	if err != nil {
+		fmt.Fprintf(stderr, "fulfil webhooks: %v\n", err)
+		return exitFailed
+	}
+	dls = slices.DeleteFunc(dls, func(d webhook.DeadLetter) bool {
+		return (*endpoint != "" && d.Host != *endpoint && d.EndpointID != *endpoint) ||
+			(id != "" && strconv.FormatUint(d.Seq, 10) != id && d.WebhookID != id)
+	})
+	if sub == "list" {
+		return listWebhookDeadLetters(dls, *asJSON, stdout)
+	}
+	if len(dls) == 0 {
+		fmt.Fprintln(stderr, "fulfil webhooks replay: nothing to replay")
+		return exitFailed
+	}
+	code := exitOK
+	for _, d := range dls {
+		configured, err := webhook.ReplayDeadLetter(ctx, env.js, c.prefix, d)
+		if err != nil {
+			fmt.Fprintf(stderr, "fulfil webhooks replay: %v\n", err)
+			code = exitFailed
+			continue
+		}
+		fmt.Fprintf(stdout, "replayed webhook dead letter %d (%s, %s, webhook-id %s) to %s\n", d.Seq, orDash(d.Key), orDash(d.Type), d.WebhookID, d.Host)
+		if !configured {
+			fmt.Fprintf(stderr, "fulfil webhooks replay: no worker has %s (endpoint %s) configured; the replay waits until one has\n", d.Host, d.EndpointID)
+		}
+	}
+	return code
+}
+
+func listWebhookDeadLetters(dls []webhook.DeadLetter, asJSON bool, stdout io.Writer) int {
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, d := range dls {
+			_ = enc.Encode(map[string]any{"seq": d.Seq, "webhookId": d.WebhookID, "endpoint": d.Host, "endpointId": d.EndpointID,
+				"idempotencyKey": d.Key, "type": d.Type, "eventSeq": d.EventSeq, "attempts": d.Attempts, "lastResult": d.LastResult,
+				"deadLettered": d.Time, "event": json.RawMessage(validJSON(d.Data))})
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tDEAD-LETTERED\tENDPOINT\tKEY\tTYPE\tATTEMPTS\tLAST RESULT\tWEBHOOK-ID")
+	for _, d := range dls {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Seq, stamp(d.Time), d.Host, orDash(d.Key), orDash(d.Type), d.Attempts, orDash(d.LastResult), d.WebhookID)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "%d webhook dead letter(s)\n", len(dls))
+	return exitOK
+}
+
+// validJSON is data when it is JSON, else data as a JSON string.
+func validJSON(data []byte) []byte {
+	if json.Valid(data) {
+		return data
+	}
+	b, _ := json.Marshal(string(data))
+	return b
+}
+
+func webhookStatus(ctx context.Context, js jetstream.JetStream, stdout, stderr io.Writer) int {
+	st, err := webhook.Status(ctx, js)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		fmt.Fprintln(stdout, "no events stream yet: no worker has started")
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fulfil webhooks status: %v\n", err)
+		return exitFailed
+	}
+	eventsOf := func(s webhook.EndpointStatus) string {
+		for _, f := range s.Filter {
+			if strings.HasSuffix(f, ".purchase.progress") {
+				return "results, progress"
+			}
+		}
+		return "results"
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tID\tEVENTS\tLAG\tPENDING\tIN RETRY\tREPLAYS\tDEAD LETTERS\tREDELIVERED\tWORKER PINNED SINCE")
+	for _, s := range st {
+		pinned := "-"
+		if s.Pinned {
+			pinned = stamp(s.PinnedSince)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", orDash(s.Host), s.EndpointID, eventsOf(s), s.Lag(), s.Pending, s.InRetry,
+			s.Replays, s.DeadLetters, s.Redelivered, pinned)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "%d webhook endpoint(s)\n", len(st))
+	return exitOK
+}
