@@ -36,6 +36,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	// Every setting is checked before anything starts, and every problem reported at once.
 	problems := append(c.checkWorker(fs.Args(), *ee), c.api.check(fs, false)...)
+	problems = append(problems, tracingProblems()...)
 	if problems = append(problems, c.webhook.check(c.eventsMaxAge)...); len(problems) > 0 {
 		return settingsError(stderr, "worker", problems)
 	}
@@ -65,7 +66,7 @@ func usageError(stderr io.Writer, err error) int {
 
 // partner builds the partner client: against the configured portal, or the in-process
 // simulator with --partner-sim. stop releases the simulator.
-func partner(c *config, log *zap.Logger, m *metrics.Metrics) (client *partnerclient.Client, stop func(), err error) {
+func partner(c *config, log *zap.Logger, m *metrics.Metrics, opts ...partnerclient.Option) (client *partnerclient.Client, stop func(), err error) {
 	stop = func() {}
 	url, id, secret := c.partnerURL, c.clientID, c.clientSecret
 	if c.partnerSim {
@@ -74,13 +75,13 @@ func partner(c *config, log *zap.Logger, m *metrics.Metrics) (client *partnercli
 		url, id, secret = sim.URL, partnertest.DefaultClientID, partnertest.DefaultClientSecret
 		log.Info("using the built-in partner simulator", zap.String("url", url))
 	}
-	client, err = partnerclient.New(url,
+	client, err = partnerclient.New(url, append([]partnerclient.Option{
 		partnerclient.WithCredentials(id, secret),
 		partnerclient.WithAllowInsecure(c.partnerInsecure),
 		partnerclient.WithLogger(log.Named("partner")),
 		partnerclient.WithObserver(m.PartnerCall),
 		partnerclient.WithRateLimit(c.partnerRate, rateBurst(c.partnerRate)),
-	)
+	}, opts...)...)
 	if err != nil {
 		stop()
 		return nil, nil, err
@@ -93,7 +94,13 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	client, stopSim, err := partner(c, log, m)
+	// Started first, so that its deferred flush runs last, once every span has ended.
+	tr, stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	client, stopSim, err := partner(c, log, m, partnerclient.WithTracerProvider(tr.TracerProvider()))
 	if err != nil {
 		return err
 	}
@@ -113,7 +120,7 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 		return err
 	}
 	saga := &workflow.Saga{Partner: client, Logger: log.Named("saga"), Resend: resend,
-		Hooks: workflow.Hooks{StepDone: m.StepDone, Reconciled: m.Reconciled}}
+		Hooks: workflow.Hooks{StepDone: m.StepDone, Reconciled: m.Reconciled}, TracerProvider: tr.TracerProvider()}
 	if c.replicas == 0 {
 		c.replicas = defaultReplicas(env.nc.ConnectedClusterName())
 		log.Info("stream and bucket replicas", zap.Int("replicas", c.replicas), zap.String("cluster", env.nc.ConnectedClusterName()))
