@@ -71,5 +71,6 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); r.run(ctx) }()
 	}
 	wg.Wait()
+	s.cfg.Client.CloseIdleConnections()
 	return nil
 }
