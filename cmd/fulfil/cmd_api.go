@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
@@ -42,6 +43,8 @@ type apiConfig struct {
 	explicit bool // the address was chosen (flag or environment), not the default
 	keys     *api.Keys
 	cert     *tls.Certificate
+
+	tracerProvider trace.TracerProvider // set once tracing started; nil: off
 }
 
 // apiFlags registers the HTTP intake's flags on fs.
@@ -133,7 +136,7 @@ func startAPI(ctx context.Context, a *apiConfig, js jetstream.JetStream, prefix 
 		return nil, "", fmt.Errorf("http intake: %w", err)
 	}
 	h, err := api.New(api.Config{JS: js, Intake: intake, SubjectPrefix: prefix, Keys: a.keys, SagaID: worker.SagaID,
-		Metrics: metrics.NewAPI(reg), Logger: log.Named("api")})
+		Metrics: metrics.NewAPI(reg), Logger: log.Named("api"), TracerProvider: a.tracerProvider})
 	if err != nil {
 		return nil, "", err
 	}
@@ -214,6 +217,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	problems = append(problems, flatten(c.checkNATS())...)
 	problems = append(problems, c.api.check(fs, true)...)
+	problems = append(problems, tracingProblems()...)
 	if len(problems) > 0 {
 		return settingsError(stderr, "api", problems)
 	}
@@ -228,6 +232,12 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serveAPI runs the intake and the metrics and health endpoints until ctx ends.
 func serveAPI(ctx context.Context, c *config, log *zap.Logger) error {
+	tr, stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	c.api.tracerProvider = tr.TracerProvider()
 	env, err := connectNATS(c, false, log)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/internal/metrics"
@@ -35,6 +36,8 @@ type webhookConfig struct {
 	// Set by check:
 	endpoints []webhook.Endpoint
 	secrets   []webhook.Secret
+
+	tracerProvider trace.TracerProvider // set once tracing started; nil: off
 }
 
 // webhookFlags registers the webhook flags on fs.
@@ -117,6 +120,7 @@ func startWebhooks(ctx context.Context, c *config, js jetstream.JetStream, reg p
 		Endpoints: w.endpoints, Secrets: w.secrets, Progress: w.progress, SubjectPrefix: c.prefix,
 		RetryPeriod: w.retryPeriod, Timeout: w.timeout, Replicas: c.replicas, DeadLetterMaxAge: c.eventsMaxAge,
 		DuplicateWindow: c.dupWindow, Logger: log.Named("webhook"), Metrics: metrics.NewWebhooks(reg),
+		TracerProvider: w.tracerProvider,
 	})
 	if err != nil {
 		return nil, err

@@ -100,6 +100,7 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 		return err
 	}
 	defer stopTracing()
+	c.api.tracerProvider, c.webhook.tracerProvider = tr.TracerProvider(), tr.TracerProvider()
 	client, stopSim, err := partner(c, log, m, partnerclient.WithTracerProvider(tr.TracerProvider()))
 	if err != nil {
 		return err

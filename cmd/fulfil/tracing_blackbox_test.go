@@ -21,13 +21,13 @@ type otlpReceiver struct {
 	mu       sync.Mutex
 	spans    map[string]int // by name
 	services map[string]bool
-	traces   map[string]bool // trace IDs (hex) of saga spans
+	traces   map[string]map[string]bool // span name → trace IDs (hex)
 	bad      []string
 }
 
 func newOTLPReceiver(t *testing.T) (*otlpReceiver, string) {
 	t.Helper()
-	rc := &otlpReceiver{spans: map[string]int{}, services: map[string]bool{}, traces: map[string]bool{}}
+	rc := &otlpReceiver{spans: map[string]int{}, services: map[string]bool{}, traces: map[string]map[string]bool{}}
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
 	return rc, srv.URL
@@ -53,9 +53,10 @@ func (rc *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
 				rc.spans[s.Name]++
-				if s.Name == "saga" {
-					rc.traces[strings.ToLower(bytesHex(s.TraceId))] = true
+				if rc.traces[s.Name] == nil {
+					rc.traces[s.Name] = map[string]bool{}
 				}
+				rc.traces[s.Name][bytesHex(s.TraceId)] = true
 			}
 		}
 	}
@@ -85,19 +86,29 @@ func withoutOTEL(env []string, extra ...string) []string {
 }
 
 // TestWorkerExportsSpansOverOTLP runs `fulfil worker` with OTEL_EXPORTER_OTLP_ENDPOINT pointing
-// at a local OTLP/HTTP receiver, buys one licence with `fulfil submit` and stops the worker right
-// after: the spans of the purchase (buffered for up to 5 s by default) must have reached the
-// receiver when the process has exited, flushed on the way out.
+// at a local OTLP/HTTP receiver and a webhook endpoint, buys one licence through the HTTP intake
+// with a traceparent, waits for the completed event's webhook and stops the worker: the spans
+// of the purchase (buffered for up to 5 s by default) must have reached the receiver when the
+// process has exited, flushed on the way out, all in the caller's trace: the intake's server
+// span, the saga, its steps, the partner calls and the webhook POST.
 func TestWorkerExportsSpansOverOTLP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	rc, endpoint := newOTLPReceiver(t)
-	natsAddr, httpAddr := freePort(t), freePort(t)
+	hooks := make(chan string, 10) // the traceparent of each webhook POST
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooks <- r.Header.Get("traceparent")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
+	natsAddr, httpAddr, apiAddr := freePort(t), freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := fulfilCmd(ctx, t, "worker", "--partner-sim", "--data-dir", t.TempDir(), "--nats-listen", natsAddr,
-		"--http-addr", httpAddr, "--api-addr", freePort(t), "--log-level", "info")
+		"--http-addr", httpAddr, "--api-addr", apiAddr, "--log-level", "info",
+		"--webhook-url", hook.URL, "--webhook-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 	cmd.Env = withoutOTEL(cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT="+endpoint, "OTEL_SERVICE_NAME=fulfil-blackbox")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	out := &syncBuffer{}
@@ -119,9 +130,25 @@ func TestWorkerExportsSpansOverOTLP(t *testing.T) {
 		t.Errorf("the worker did not log that tracing is on:\n%s", out.String())
 	}
 
-	code, stdout, stderr := cli(t, natsAddr, "submit", "--timeout", "60s", "--key", "traced-blackbox", "--plan", "Ultimate Plan", "--quantity", "1")
-	if code != exitOK || !strings.Contains(stdout, "completed: order ZC") {
-		t.Fatalf("submit: exit %d, stdout %q, stderr:\n%s\nworker:\n%s", code, stdout, stderr, out.String())
+	req, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/purchases", strings.NewReader(`{"plan":{"name":"Ultimate Plan"},"quantity":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "traced-blackbox")
+	req.Header.Set("traceparent", incoming)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/purchases: %s\n%s", resp.Status, out.String())
+	}
+	select {
+	case tp := <-hooks:
+		if !strings.HasPrefix(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-") || tp == incoming {
+			t.Errorf("webhook POST traceparent %q, want the caller's trace with the POST's span", tp)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no webhook after 60s\n%s", out.String())
 	}
 	cancel() // SIGINT
 	select {
@@ -139,42 +166,50 @@ func TestWorkerExportsSpansOverOTLP(t *testing.T) {
 	if len(rc.bad) > 0 {
 		t.Errorf("bad OTLP requests: %v", rc.bad)
 	}
-	for _, name := range []string{"saga", "resolve_product", "resolve_plan", "resolve_billing", "create_order",
+	// Partner calls outside a purchase (the start-up's token, the audit's order list) have
+	// traces of their own.
+	for _, name := range []string{"POST /v1/purchases", "webhook POST", "saga", "resolve_product", "resolve_plan", "resolve_billing", "create_order",
 		"enable_renewal", "fetch_activation", "partner purchase_product_info", "partner create_order", "partner activation_code"} {
 		if rc.spans[name] == 0 {
 			t.Errorf("no %q span received; received %v", name, rc.spans)
 		}
+		if tr := rc.traces[name]; len(tr) != 1 || !tr["4bf92f3577b34da6a3ce929d0e0e4736"] {
+			t.Errorf("%q spans in traces %v, want the caller's only", name, tr)
+		}
 	}
 	if !rc.services["fulfil-blackbox"] || len(rc.services) != 1 {
 		t.Errorf("service names %v, want OTEL_SERVICE_NAME's fulfil-blackbox", rc.services)
-	}
-	if len(rc.traces) != 1 {
-		t.Errorf("saga spans in traces %v, want one trace", rc.traces)
 	}
 	if t.Failed() {
 		t.Logf("worker output:\n%s", out.String())
 	}
 }
 
-// TestWorkerRefusesUnsupportedOTELSettings: an OTLP protocol fulfil cannot speak, or an endpoint
-// that is not a URL, is a settings error before anything starts.
-func TestWorkerRefusesUnsupportedOTELSettings(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := fulfilCmd(ctx, t, "worker", "--partner-sim", "--data-dir", t.TempDir(), "--nats-listen", freePort(t), "--http-addr", freePort(t),
-		"--api-addr", freePort(t))
-	cmd.Env = withoutOTEL(cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT=collector:4318", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	_ = cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != exitUsage {
-		t.Errorf("exit %d, want %d", code, exitUsage)
-	}
-	for _, want := range []string{"fulfil worker: 2 problems with the settings; nothing was started",
-		`OTEL_EXPORTER_OTLP_PROTOCOL "http/json": not supported; want http/protobuf (port 4318) or grpc (port 4317)`,
-		`OTEL_EXPORTER_OTLP_ENDPOINT "collector:4318": want an http:// or https:// URL`} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
+// TestRefusesUnsupportedOTELSettings: for fulfil worker and fulfil api, an OTLP protocol fulfil
+// cannot speak, or an endpoint that is not a URL, is a settings error before anything starts.
+func TestRefusesUnsupportedOTELSettings(t *testing.T) {
+	for _, args := range [][]string{
+		{"worker", "--partner-sim", "--data-dir", t.TempDir(), "--nats-listen", freePort(t), "--http-addr", freePort(t), "--api-addr", freePort(t)},
+		{"api", "--nats-url", "nats://" + freePort(t), "--http-addr", freePort(t), "--api-addr", freePort(t)},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := fulfilCmd(ctx, t, args...)
+			cmd.Env = withoutOTEL(cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT=collector:4318", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json")
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			_ = cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			for _, want := range []string{"fulfil " + args[0] + ": 2 problems with the settings; nothing was started",
+				`OTEL_EXPORTER_OTLP_PROTOCOL "http/json": not supported; want http/protobuf (port 4318) or grpc (port 4317)`,
+				`OTEL_EXPORTER_OTLP_ENDPOINT "collector:4318": want an http:// or https:// URL`} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
 	}
 }

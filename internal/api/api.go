@@ -35,10 +35,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/metrics"
+	"github.com/fulfil/fulfil/internal/tracing"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 )
@@ -88,7 +90,13 @@ type Config struct {
 	Logger *zap.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TracerProvider, when set, makes each request a server span continuing its traceparent
+	// header, whose traceparent the published request carries; nil records none.
+	TracerProvider trace.TracerProvider
 }
+
+// TracerName is the instrumentation scope of the intake's spans.
+const TracerName = "github.com/fulfil/fulfil/internal/api"
 
 // Server is the HTTP intake's handler.
 type Server struct {
@@ -97,6 +105,7 @@ type Server struct {
 	reader   *Reader
 	log      *zap.Logger
 	stop     chan struct{} // closed by Close: long polls answer at once
+	tracer   trace.Tracer  // nil: no spans
 }
 
 // New returns the intake's handler.
@@ -115,7 +124,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	r := NewReader(cfg.JS, cfg.SagaID)
 	r.intake = cfg.Intake
-	return &Server{cfg: cfg, subjects: messages.SubjectsFor(cfg.SubjectPrefix), reader: r, log: cfg.Logger, stop: make(chan struct{})}, nil
+	s := &Server{cfg: cfg, subjects: messages.SubjectsFor(cfg.SubjectPrefix), reader: r, log: cfg.Logger, stop: make(chan struct{})}
+	if cfg.TracerProvider != nil {
+		s.tracer = cfg.TracerProvider.Tracer(TracerName)
+	}
+	return s, nil
 }
 
 // Close ends every long poll (each answers with the state it has); call it before shutting the
@@ -152,12 +165,14 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // any key, "/" or ".." included, has its own URL.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	r, span := tracing.StartHTTPServerSpan(s.tracer, r)
 	sw := &statusWriter{ResponseWriter: w}
 	route := s.route(sw, r)
 	code := sw.code
 	if code == 0 {
 		code = http.StatusOK
 	}
+	tracing.EndHTTPServerSpan(span, r, route, code)
 	s.cfg.Metrics.Request(route, r.Method, code, time.Since(start))
 }
 
@@ -310,13 +325,18 @@ func (s *Server) inStream(ctx context.Context, seq uint64) bool {
 }
 
 // publish sends the request to the requests stream with the contract's Nats-Msg-Id and the
-// caller's traceparent, and returns its stream sequence.
+// caller's traceparent (the request's span's, when tracing is on), and returns its stream
+// sequence.
 func (s *Server) publish(ctx context.Context, r *http.Request, msgID string, body []byte) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	m := nats.NewMsg(s.subjects.Requested)
 	m.Data = body
-	if tp := r.Header.Get("traceparent"); partnerclient.ValidTraceParent(tp) {
+	tp := r.Header.Get("traceparent")
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		tp = tracing.TraceParent(sc)
+	}
+	if partnerclient.ValidTraceParent(tp) {
 		m.Header.Set(messages.HeaderTraceParent, tp)
 	}
 	ack, err := s.cfg.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(messages.StreamRequests))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/internal/metrics"
@@ -60,7 +61,16 @@ type Config struct {
 	Metrics *metrics.Webhooks
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TracerProvider, when set, makes each POST a client span ("webhook POST"), child of the
+	// event's traceparent, whose traceparent the request carries; nil records none.
+	TracerProvider trace.TracerProvider
 }
+
+// TracerName is the instrumentation scope of the deliveries' spans.
+const TracerName = "github.com/fulfil/fulfil/internal/webhook"
+
+// SpanDelivery is the name of a delivery attempt's span.
+const SpanDelivery = "webhook POST"
 
 // Defaults.
 const (

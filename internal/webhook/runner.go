@@ -16,9 +16,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/internal/metrics"
+	"github.com/fulfil/fulfil/internal/tracing"
 	"github.com/fulfil/fulfil/messages"
 )
 
@@ -40,6 +43,7 @@ type runner struct {
 	replay   bool
 	log      *zap.Logger
 	sem      chan struct{}
+	tracer   trace.Tracer // nil: no spans
 	lanesRun sync.WaitGroup
 	pin      string // the pin ID of the last delivery (the run loop's)
 
@@ -69,12 +73,16 @@ type lane struct {
 }
 
 func newRunner(cfg Config, js jetstream.JetStream, e Endpoint, stream, name string, cons jetstream.Consumer, replay bool) *runner {
-	return &runner{
+	r := &runner{
 		cfg: cfg, js: js, ep: e, stream: stream, name: name, cons: cons, replay: replay,
 		log:  cfg.Logger.With(zap.String("endpoint", e.Host), zap.String("consumer", name)),
 		sem:  make(chan struct{}, cfg.Concurrency),
 		held: map[uint64]*item{}, lanes: map[string]*lane{}, kick: make(chan struct{}),
 	}
+	if cfg.TracerProvider != nil {
+		r.tracer = cfg.TracerProvider.Tracer(TracerName)
+	}
+	return r
 }
 
 func (r *runner) run(ctx context.Context) {
@@ -324,9 +332,25 @@ func (r *runner) attempt(it *item) (string, time.Duration) {
 	if v := h.Get(messages.HeaderCEType); v != "" {
 		req.Header.Set("Fulfil-Event-Type", v)
 	}
+	// With tracing on, the POST is a span below the event's trace context, and carries its own.
+	span := tracing.StartHTTPClientSpan(r.tracer, req, SpanDelivery, h.Get(messages.HeaderTraceParent))
+	if span != nil {
+		span.SetAttributes(attribute.String("fulfil.webhook.id", it.id), attribute.Int("fulfil.webhook.attempt", it.attempts),
+			attribute.String("fulfil.event_type", h.Get(messages.HeaderCEType)))
+	}
 	start := time.Now()
 	resp, err := r.cfg.Client.Do(req)
 	took := time.Since(start)
+	if span != nil {
+		var serr error
+		status := 0
+		if err != nil {
+			serr = errors.New(scrubURL(err))
+		} else {
+			status = resp.StatusCode
+		}
+		tracing.EndHTTPClientSpan(span, status, serr)
+	}
 	if err != nil {
 		it.last = "network: " + scrubURL(err)
 		r.cfg.Metrics.Delivery(r.ep.Host, metrics.WebhookNetwork, took)
