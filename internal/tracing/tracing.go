@@ -249,13 +249,23 @@ func newExporter(ctx context.Context, name, protocol string, o Options) (sdktrac
 		}
 		return stdouttrace.New(stdouttrace.WithWriter(w))
 	case protocol == ProtocolGRPC:
-		exp, err := otlptracegrpc.New(ctx)
+		var opts []otlptracegrpc.Option
+		if env(EnvEndpoint) == "" && env(EnvTracesEndpoint) == "" {
+			// The specification's default; the exporter's own would use TLS.
+			opts = append(opts, otlptracegrpc.WithEndpointURL("http://localhost:4317"))
+		}
+		exp, err := otlptracegrpc.New(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("OTLP/gRPC trace exporter: %w", err)
 		}
 		return exp, nil
 	default:
-		exp, err := otlptracehttp.New(ctx)
+		var opts []otlptracehttp.Option
+		if env(EnvEndpoint) == "" && env(EnvTracesEndpoint) == "" {
+			// The specification's default; the exporter's own would use TLS.
+			opts = append(opts, otlptracehttp.WithEndpointURL("http://localhost:4318/v1/traces"))
+		}
+		exp, err := otlptracehttp.New(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("OTLP/HTTP trace exporter: %w", err)
 		}

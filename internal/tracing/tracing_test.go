@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	collector "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fulfil/fulfil/internal/tracing"
@@ -307,5 +309,86 @@ func TestTraceParent(t *testing.T) {
 		if _, ok := tracing.SpanContextFromTraceParent(bad); ok {
 			t.Errorf("SpanContextFromTraceParent(%q) accepted", bad)
 		}
+	}
+}
+
+// traceService is an OTLP/gRPC receiver.
+type traceService struct {
+	collector.UnimplementedTraceServiceServer
+	mu    sync.Mutex
+	names []string
+}
+
+func (s *traceService) Export(_ context.Context, req *collector.ExportTraceServiceRequest) (*collector.ExportTraceServiceResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			for _, sp := range ss.Spans {
+				s.names = append(s.names, sp.Name)
+			}
+		}
+	}
+	return &collector.ExportTraceServiceResponse{}, nil
+}
+
+func TestStartExportsOverOTLPGRPC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &traceService{}
+	srv := grpc.NewServer()
+	collector.RegisterTraceServiceServer(srv, svc)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+	setEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + ln.Addr().String(), "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+	s, problems := tracing.FromEnv()
+	if len(problems) > 0 || s.Protocol != tracing.ProtocolGRPC {
+		t.Fatal(s, problems)
+	}
+	tr, err := tracing.Start(context.Background(), s, tracing.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.TracerProvider().Tracer("test").Start(context.Background(), "grpc span")
+	span.End()
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if len(svc.names) != 1 || svc.names[0] != "grpc span" {
+		t.Errorf("received %v, want the span", svc.names)
+	}
+}
+
+// TestOTLPDefaultEndpoint: OTEL_TRACES_EXPORTER=otlp without an endpoint sends to the
+// specification's default, http://localhost:4318 (plain HTTP, not TLS).
+func TestOTLPDefaultEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:4318")
+	if err != nil {
+		t.Skipf("port 4318 is taken: %v", err)
+	}
+	rc := &receiver{}
+	srv := &http.Server{Handler: rc}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	setEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "otlp"})
+	s, problems := tracing.FromEnv()
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	tr, err := tracing.Start(context.Background(), s, tracing.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.TracerProvider().Tracer("test").Start(context.Background(), "default endpoint span")
+	span.End()
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := rc.spans(); len(names) != 1 {
+		t.Errorf("received %v, want the span", names)
 	}
 }
