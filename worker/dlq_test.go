@@ -189,6 +189,10 @@ func TestSelfCheckRefusesSettingsThatBreakGuarantees(t *testing.T) {
 			if err := w.Setup(context.Background()); err != nil && tt.name != "memory storage" {
 				t.Fatalf("Setup with repair: %v", err)
 			}
+			// Setup starts watching the pause flag and only Run stops it: this worker never runs.
+			if g := w.ControlGuard(); g != nil {
+				g.Stop()
+			}
 		})
 	}
 }
