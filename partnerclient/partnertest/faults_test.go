@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -239,6 +240,10 @@ func TestSetAndClearFaults(t *testing.T) {
 	}
 }
 
+// TestLatency checks that an endpoint's latency delays its answers, and only its own. Both
+// checks are one-sided, so no clock can fail them: a delay is at least the latency (timers
+// never fire early), and an endpoint without latency answers while another's hour-long
+// latency holds a call at the same server.
 func TestLatency(t *testing.T) {
 	const latency = 80 * time.Millisecond
 	srv, c := faultServer(t)
@@ -248,10 +253,26 @@ func TestLatency(t *testing.T) {
 	if d := time.Since(start); d < latency {
 		t.Fatalf("answered after %v, want at least %v", d, latency)
 	}
-	start = time.Now()
+
+	srv.SetFaults(partnerclient.EndpointBillingContacts, partnertest.Faults{Latency: time.Hour})
+	held := make(chan error, 1)
+	go func() {
+		_, err := c.do(http.MethodGet, docBillingContacts, nil, "", nil, nil)
+		held <- err
+	}()
+	testutil.Eventually(t, 10*time.Second, func() bool { return srv.Calls(partnerclient.EndpointBillingContacts) == 2 },
+		"the slow call reached the simulator")
+	// Were the latency not the endpoint's own, this call would wait the hour too: the client's
+	// 10 s timeout would end it.
 	wantCode(t, c.get(docSubordinateUsers, nil), http.StatusOK, partnertest.CodeSuccess)
-	if d := time.Since(start); d >= latency {
-		t.Fatalf("latency leaked to another endpoint: %v", d)
+	select {
+	case err := <-held:
+		t.Fatalf("the call with an hour of latency ended early: %v", err)
+	default:
+	}
+	srv.Close() // cuts the hour short
+	if err := <-held; err == nil {
+		t.Fatal("the call cut short by Close succeeded")
 	}
 }
 

@@ -87,10 +87,6 @@ func TestWithRequestLimit(t *testing.T) {
 	}
 }
 
-func TestSimIsHandler(t *testing.T) {
-	var _ http.Handler = partnertest.New()
-}
-
 func TestConcurrentUse(t *testing.T) {
 	const workers, perWorker = 8, 10
 	srv, c := newServer(t)

@@ -142,6 +142,9 @@ func findRoute(path string) (route, bool) {
 	return route{}, false
 }
 
+// A Sim is the handler of Server, and of any server a test or `fulfil partnersim` builds.
+var _ http.Handler = (*Sim)(nil)
+
 // ServeHTTP answers one call to the simulated API. It records the request, checks route,
 // method, User-Agent and access token, applies the endpoint's faults, runs the endpoint, waits
 // for the endpoint's latency and writes the envelope (or closes the connection for a reset
