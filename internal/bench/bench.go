@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -45,6 +46,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the stack's warnings and errors (default: none).
 	Logger *zap.Logger
+	// TracerProvider, when set, traces the in-process sagas and partner calls as `fulfil worker`
+	// does with tracing on (default: off, as without OTEL_* settings).
+	TracerProvider trace.TracerProvider
 }
 
 func (c Config) withDefaults() Config {

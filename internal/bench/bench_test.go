@@ -401,7 +401,13 @@ func x(t *testing.T, point string) float64 {
 }
 
 func benchmarkSaga(b *testing.B, latency time.Duration) {
-	res, err := Run(context.Background(), Config{PartnerLatency: latency, Purchases: b.N, SkipBare: true})
+	benchmarkSagaWith(b, Config{PartnerLatency: latency})
+}
+
+// benchmarkSagaWith measures b.N purchases submitted at once to cfg's stack.
+func benchmarkSagaWith(b *testing.B, cfg Config) {
+	cfg.Purchases, cfg.SkipBare = b.N, true
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func (st *stack) runSaga(ctx context.Context) (Phase, error) {
 		return st.runSagaProcs(ctx)
 	}
 	saga := &workflow.Saga{Partner: st.client, Logger: cfg.Logger.Named("saga"),
-		Hooks: workflow.Hooks{StepDone: st.metrics.StepDone, Reconciled: st.metrics.Reconciled}}
+		Hooks: workflow.Hooks{StepDone: st.metrics.StepDone, Reconciled: st.metrics.Reconciled}, TracerProvider: cfg.TracerProvider}
 	runCtx, stop := context.WithCancel(ctx)
 	var conns []*nats.Conn
 	errc := make(chan error, cfg.Workers)

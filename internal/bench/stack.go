@@ -61,6 +61,7 @@ func startStack(ctx context.Context, cfg Config) (st *stack, err error) {
 		partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret),
 		partnerclient.WithRateLimit(0, 0),
 		partnerclient.WithObserver(st.metrics.PartnerCall),
+		partnerclient.WithTracerProvider(cfg.TracerProvider),
 	}
 	if n := cfg.PartnerConns; n > 0 {
 		opts = append(opts, partnerclient.WithMaxInFlight(n), partnerclient.WithHTTPClient(&http.Client{Transport: &http.Transport{
