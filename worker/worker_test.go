@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fulfil/fulfil/idempotency"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -423,39 +424,91 @@ func TestPanicInAConcurrentStepIsRecovered(t *testing.T) {
 }
 
 // TestQueuedRequestsAreNotDeliveredBeforeASlotIsFree checks that a worker pulls only as many
-// requests as it has free slots: a request queued behind a saga that outlasts AckWait stays in
-// the stream instead of waiting, delivered but without InProgress, in the client, where it
-// would be redelivered and lose deliveries it never used.
+// requests as it has free slots: a request queued behind busy sagas stays in the stream instead
+// of waiting, delivered but without InProgress, in the client, where it would be redelivered
+// after AckWait and lose deliveries it never used. The sagas are held at their first partner
+// call until the test lets them go, and the consumer's counts are read while every slot is
+// busy, so no clock is involved.
 func TestQueuedRequestsAreNotDeliveredBeforeASlotIsFree(t *testing.T) {
 	s := newStack(t)
-	for _, ep := range partnerclient.AllEndpoints {
-		// Four rounds of 900ms: each saga outlasts the 1s AckWait.
-		s.sim.SetFaults(ep, partnertest.Faults{Latency: 900 * time.Millisecond})
-	}
-	s.startWorker(worker.Config{Concurrency: 2, Idempotency: idempotency.Config{LeaseTTL: 10 * time.Second}}, nil)
-	// One saga first, three more half a saga later: when the first ends, its slot is the only
-	// free one while two requests wait in the stream.
-	const n = 4
-	for i := range n {
-		if i == 1 {
-			time.Sleep(1800 * time.Millisecond)
-		}
+	hold := &heldPartner{started: make(chan struct{}, 4), release: make(chan struct{}, 4), stop: make(chan struct{})}
+	// AckWait is long so that nothing is redelivered however slow the machine: the counts
+	// below are the worker's pulls alone.
+	s.startWorker(worker.Config{Concurrency: 2, AckWait: 30 * time.Second, Idempotency: idempotency.Config{LeaseTTL: 10 * time.Second}},
+		func(p workflow.Partner) workflow.Partner { hold.Partner = p; return hold })
+	t.Cleanup(func() { close(hold.stop) }) // before the worker stops: a failed test leaves no saga held
+	publish := func(i int) {
 		key := fmt.Sprintf("queued-%d", i)
 		s.publish(fmt.Sprintf(`{"idempotencyKey":%q,"plan":{"name":"Ultimate Plan"},"quantity":5}`, key), key)
-	}
-	for i := range n {
-		completed(t, s.waitResults(fmt.Sprintf("queued-%d", i), 1)[0])
 	}
 	cons, err := s.js.Consumer(context.Background(), messages.StreamRequests, "fulfil-worker")
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	wantCounts := func(when string, delivered uint64, pending uint64, ackPending int) {
+		t.Helper()
+		info, err := cons.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Delivered.Consumer != delivered || info.NumPending != pending || info.NumAckPending != ackPending {
+			t.Fatalf("%s: delivered %d, in the stream %d, delivered unacknowledged %d; want %d, %d, %d",
+				when, info.Delivered.Consumer, info.NumPending, info.NumAckPending, delivered, pending, ackPending)
+		}
 	}
-	if info.Delivered.Consumer != n {
-		t.Errorf("deliveries = %d, want %d: a queued request was delivered before it could run", info.Delivered.Consumer, n)
+	// Two sagas fill both slots; two more requests queue behind them.
+	publish(0)
+	publish(1)
+	hold.waitStarted(t, 2)
+	publish(2)
+	publish(3)
+	wantCounts("both slots busy", 2, 2, 2)
+	// One saga ends: its slot pulls exactly one request, which starts.
+	hold.release <- struct{}{}
+	testutil.Eventually(t, time.Minute, func() bool { return len(s.results("queued-0"))+len(s.results("queued-1")) == 1 },
+		"one of the first two sagas ended")
+	hold.waitStarted(t, 1)
+	wantCounts("a slot freed and taken again", 3, 1, 2)
+	for range 3 {
+		hold.release <- struct{}{}
+	}
+	for i := range 4 {
+		completed(t, s.waitResults(fmt.Sprintf("queued-%d", i), 1)[0])
+	}
+	wantCounts("all done", 4, 0, 0)
+}
+
+// heldPartner holds every saga at its plan lookup until the test sends on release; it tells
+// started when a saga arrives there.
+type heldPartner struct {
+	workflow.Partner
+	started, release chan struct{}
+	stop             chan struct{} // closed: let every saga through
+}
+
+func (p *heldPartner) PurchaseInfo(ctx context.Context, productID int64, productNo string) (partnerclient.PurchaseInfo, error) {
+	select {
+	case p.started <- struct{}{}:
+	default: // more sagas than the test expects: it fails on the counts
+	}
+	select {
+	case <-p.release:
+	case <-p.stop:
+	case <-ctx.Done():
+		return partnerclient.PurchaseInfo{}, ctx.Err()
+	}
+	return p.Partner.PurchaseInfo(ctx, productID, productNo)
+}
+
+// waitStarted waits until n more sagas have reached the plan lookup.
+func (p *heldPartner) waitStarted(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-p.started:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d sagas started", i, n)
+		}
 	}
 }
 
