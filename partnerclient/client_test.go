@@ -11,12 +11,15 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fulfil/fulfil/internal/testutil"
 )
 
 func TestNew(t *testing.T) {
@@ -423,27 +426,29 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestMaxInFlight checks that no more than the bound of calls reach the server at once, and
+// that it is reached. The server holds every call until the test lets one through, so the count
+// at the server is the client's doing alone.
 func TestMaxInFlight(t *testing.T) {
 	const bound, callers = 3, 12
 	var (
 		mu        sync.Mutex
 		now, peak int
 	)
+	release := make(chan struct{})
 	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		now++
 		peak = max(peak, now)
 		mu.Unlock()
-		time.Sleep(400 * time.Millisecond)
+		<-release
 		mu.Lock()
 		now--
 		mu.Unlock()
 		writeEnvelope(w, http.StatusOK, CodeSuccess, "", true)
 	})
-	// Four waves of 400 ms: the last callers wait 1.2 s for a slot, longer than the request
-	// timeout, which starts only once they have one.
-	c := f.client(t, WithMaxInFlight(bound), WithRequestTimeout(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c := f.client(t, WithMaxInFlight(bound), WithRequestTimeout(time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := c.Authenticate(ctx); err != nil {
 		t.Fatal(err)
@@ -458,6 +463,17 @@ func TestMaxInFlight(t *testing.T) {
 			errs <- err
 		}()
 	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return now == bound
+	}, "%d calls held at the server", bound)
+	if n := c.inFlight(); n != bound {
+		t.Errorf("slots taken = %d, want %d", n, bound)
+	}
+	for range callers { // one at a time: each frees a slot that a waiting caller takes
+		release <- struct{}{}
+	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -470,6 +486,68 @@ func TestMaxInFlight(t *testing.T) {
 	}
 	if _, _, n := f.counts(); n != callers {
 		t.Errorf("%d calls reached the server, want %d", n, callers)
+	}
+}
+
+// TestMaxInFlightTimeoutStartsWithTheSlot checks that the request timeout of a call starts
+// once it has a slot, not while it waits for one. With one slot, the first two calls are held
+// at the server until their own timeout ends them; the third has by then waited about twice
+// the timeout for the slot and still succeeds.
+func TestMaxInFlightTimeoutStartsWithTheSlot(t *testing.T) {
+	const timeout = time.Second
+	var arrived atomic.Int32
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		if arrived.Add(1) <= 2 {
+			<-r.Context().Done() // the client gave up: its timeout ended the call
+			return
+		}
+		writeEnvelope(w, http.StatusOK, CodeSuccess, "", true)
+	})
+	c := f.client(t, WithMaxInFlight(1), WithRequestTimeout(timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Authenticate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.EnableAutoRenewal(ctx, AutoRenewalRequest{})
+		first <- err
+	}()
+	testutil.Eventually(t, 30*time.Second, func() bool { return arrived.Load() == 1 }, "the first call at the server")
+	// The slot is taken: the next two calls wait for it.
+	type result struct {
+		err    error
+		waited time.Duration
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			start := time.Now()
+			_, err := c.EnableAutoRenewal(ctx, AutoRenewalRequest{})
+			results <- result{err, time.Since(start)}
+		}()
+	}
+	if err := <-first; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first call: %v, want its timeout", err)
+	}
+	var ok, timedOut int
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err == nil:
+			ok++
+			if r.waited <= timeout {
+				t.Errorf("the successful call took %s, want more than the %s timeout (it waited for two held calls)", r.waited, timeout)
+			}
+		case errors.Is(r.err, context.DeadlineExceeded):
+			timedOut++
+		default:
+			t.Errorf("call: %v", r.err)
+		}
+	}
+	if ok != 1 || timedOut != 1 {
+		t.Errorf("%d succeeded, %d timed out; want 1 and 1", ok, timedOut)
 	}
 }
 
@@ -487,9 +565,7 @@ func TestMaxInFlightWaitCanceled(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _, _ = c.EnableAutoRenewal(busy, AutoRenewalRequest{}) }()
-	for c.inFlight() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return c.inFlight() == 1 }, "the busy call holds the slot")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.EnableAutoRenewal(ctx, AutoRenewalRequest{})
