@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/worker"
 )
@@ -31,11 +32,7 @@ func TestNearMaxPayloadInvalidRequestIsDeadLetteredAfterOneDelivery(t *testing.T
 		t.Fatalf("failed = %+v, want invalid_request for the size", f)
 	}
 	var dls []worker.DeadLetter
-	deadline := time.Now().Add(15 * time.Second)
-	for len(dls) == 0 && time.Now().Before(deadline) {
-		dls = deadLetters(t, s, key)
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 15*time.Second, func() bool { dls = deadLetters(t, s, key); return len(dls) > 0 }, "a dead letter of %s", key)
 	if len(dls) != 1 {
 		t.Fatalf("dead letters of %s: %d, want 1", key, len(dls))
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/worker"
@@ -35,11 +36,7 @@ func TestDeadLetterReplayAfterTheCauseWasFixed(t *testing.T) {
 		t.Fatalf("failed = %+v", f)
 	}
 	var dls []worker.DeadLetter
-	deadline := time.Now().Add(10 * time.Second)
-	for len(dls) == 0 && time.Now().Before(deadline) {
-		dls = deadLetters(t, s, "dlq-1")
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { dls = deadLetters(t, s, "dlq-1"); return len(dls) > 0 }, "a dead letter of dlq-1")
 	if len(dls) != 1 || dls[0].Reason != string(messages.ReasonInvalidRequest) || dls[0].RequestSeq == 0 {
 		t.Fatalf("dead letters = %+v, want one invalid_request", dls)
 	}
@@ -79,17 +76,12 @@ func TestTerminatedRequestsAreDeadLettered(t *testing.T) {
 	s.publish(`{"idempotencyKey":"dl-conflict","plan":{"name":"Ultimate Plan"},"quantity":2}`, "b")
 	s.waitResults("dl-conflict", 2)
 	want := map[string]bool{worker.DeadLetterNoKey: false, string(messages.ReasonConflict): false}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		for _, d := range deadLetters(t, s, "") {
 			want[d.Reason] = true
 		}
-		if want[worker.DeadLetterNoKey] && want[string(messages.ReasonConflict)] {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("dead-letter reasons seen: %v", want)
+		return want[worker.DeadLetterNoKey] && want[string(messages.ReasonConflict)]
+	}, "dead letters with both reasons (seen: %v)", want)
 }
 
 // A request whose every delivery died with its worker is moved to the dead-letter stream by a
@@ -116,17 +108,12 @@ func TestOutOfDeliveriesIsDeadLettered(t *testing.T) {
 		victim.kill()
 	}
 	s.startWorker(cfg, nil)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if dls := deadLetters(t, s, key); len(dls) == 1 {
-			if dls[0].Reason != worker.DeadLetterMaxDeliveries || dls[0].Deliveries != 2 {
-				t.Errorf("dead letter = %+v", dls[0])
-			}
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	var dls []worker.DeadLetter
+	testutil.Eventually(t, 30*time.Second, func() bool { dls = deadLetters(t, s, key); return len(dls) == 1 },
+		"the request in the dead-letter stream")
+	if dls[0].Reason != worker.DeadLetterMaxDeliveries || dls[0].Deliveries != 2 {
+		t.Errorf("dead letter = %+v", dls[0])
 	}
-	t.Fatal("the request never reached the dead-letter stream")
 }
 
 func TestSelfCheckRefusesSettingsThatBreakGuarantees(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fulfil/fulfil/internal/natsembed"
+	"github.com/fulfil/fulfil/internal/testutil"
 )
 
 // mountTmpfs mounts a tmpfs of size (e.g. "16m") on a new directory and unmounts it when the
@@ -77,10 +78,10 @@ func TestDiskFullThenFreed(t *testing.T) {
 		},
 		func() error {
 			// The server's own health names the write error.
-			waitUntil(t, 10*time.Second, "the embedded server to report a write error", func() bool {
+			testutil.Eventually(t, 10*time.Second, func() bool {
 				healthWhileFull = srv.Health()
 				return healthWhileFull != nil
-			})
+			}, "the embedded server to report a write error")
 			t.Logf("server health while full: %v", healthWhileFull)
 			if !strings.Contains(healthWhileFull.Error(), "no space left on device") {
 				return errors.New("server health does not name the full disk: " + healthWhileFull.Error())

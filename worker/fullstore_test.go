@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fulfil/fulfil/internal/natsembed"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -80,16 +81,16 @@ func fullStoreRun(t *testing.T, url string, fill, free func(), stillFull func() 
 		keys[i] = fmt.Sprintf("full-%03d", i)
 		s.publish(`{"idempotencyKey":"`+keys[i]+`","plan":{"name":"Ultimate Plan"},"quantity":1}`, keys[i])
 	}
-	waitUntil(t, 30*time.Second, "a first purchase to complete", func() bool { return len(s.sim.Orders()) >= 10 })
+	testutil.Eventually(t, 30*time.Second, func() bool { return len(s.sim.Orders()) >= 10 }, "a first purchase to complete")
 
 	fill()
 	var storeErr error
-	waitUntil(t, 20*time.Second, "the worker to report that its store cannot write", func() bool {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		storeErr = r.w.CheckStore(ctx)
 		return storeErr != nil
-	})
+	}, "the worker to report that its store cannot write")
 	t.Logf("store while full: %v", storeErr)
 	if stillFull != nil {
 		if err := stillFull(); err != nil {
@@ -111,9 +112,9 @@ func fullStoreRun(t *testing.T, url string, fill, free func(), stillFull func() 
 	for _, key := range keys {
 		s.waitResults(key, 1)
 	}
-	waitUntil(t, 10*time.Second, "the store to take writes again", func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		return r.w.CheckStore(context.Background()) == nil
-	})
+	}, "the store to take writes again")
 	s.settle()
 	t.Logf("orders before the store was freed: %d of %d", before, purchases)
 
@@ -185,15 +186,4 @@ func TestStoreOverItsLimitThenFreed(t *testing.T) {
 		}
 	}
 	fullStoreRun(t, srv.ClientURL(), fill, free, nil)
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

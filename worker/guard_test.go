@@ -13,6 +13,7 @@ import (
 	"github.com/fulfil/fulfil/internal/clocktest"
 	"github.com/fulfil/fulfil/internal/control"
 	"github.com/fulfil/fulfil/internal/metrics"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/worker"
@@ -32,17 +33,17 @@ func (s *stack) control() *control.Control {
 // waitProgress waits until key has a progress event whose message contains want.
 func (s *stack) waitProgress(key, want string) *messages.Progress {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var found *messages.Progress
+	testutil.Eventually(s.t, 30*time.Second, func() bool {
 		for _, p := range s.progress(key) {
 			if strings.Contains(p.Message, want) {
-				return p
+				found = p
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.t.Fatalf("key %s: no progress event with %q after 30s", key, want)
-	return nil
+		return false
+	}, "key %s: a progress event with %q", key, want)
+	return found
 }
 
 func record(t *testing.T, w *worker.Worker, key string) idempotency.Record {
@@ -188,7 +189,7 @@ func TestSpendCapHoldsAcrossTwoWorkers(t *testing.T) {
 		return c
 	}
 	for want, hour := 3, 0; ; hour++ {
-		eventually(t, func() bool { return done() == want && (want == n || waiting() == n-3) })
+		testutil.Eventually(t, 30*time.Second, func() bool { return done() == want && (want == n || waiting() == n-3) })
 		time.Sleep(300 * time.Millisecond) // rechecks run meanwhile; nothing more may pass
 		if got := len(s.sim.Orders()); got != want {
 			t.Fatalf("hour %d: %d orders on the partner, want %d (cap 3 per hour)", hour, got, want)
@@ -218,17 +219,6 @@ func TestSpendCapHoldsAcrossTwoWorkers(t *testing.T) {
 	}
 	if got := gauge(t, reg, "fulfil_spend_cap_waiting"); got != 0 {
 		t.Errorf("fulfil_spend_cap_waiting = %v at the end, want 0", got)
-	}
-}
-
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/worker"
 )
@@ -22,11 +23,7 @@ func TestEveryDeadLetterReplayPublishesItsOutcome(t *testing.T) {
 	s.waitResults(key, 1)
 	for i := 1; i <= 3; i++ {
 		var dls []worker.DeadLetter
-		deadline := time.Now().Add(10 * time.Second)
-		for len(dls) == 0 && time.Now().Before(deadline) {
-			dls = deadLetters(t, s, key)
-			time.Sleep(20 * time.Millisecond)
-		}
+		testutil.Eventually(t, 10*time.Second, func() bool { dls = deadLetters(t, s, key); return len(dls) > 0 }, "replay %d: a dead letter", i)
 		if len(dls) != 1 {
 			t.Fatalf("replay %d: %d dead letters, want 1", i, len(dls))
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -445,13 +446,7 @@ func TestGuard(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- run(t, saga, request("guarded"), &workflow.State{}, &memCheckpoints{}) }()
-		deadline := time.Now().Add(5 * time.Second)
-		for reasons.Load() == 0 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		if reasons.Load() == 0 {
-			t.Fatal("the guard was never asked")
-		}
+		testutil.Eventually(t, 30*time.Second, func() bool { return reasons.Load() > 0 }, "the guard asked")
 		if n := sim.Calls(partnerclient.EndpointCreateOrder); n != 0 {
 			t.Fatalf("create_order calls = %d while the guard holds, want 0", n)
 		}

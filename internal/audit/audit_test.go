@@ -16,6 +16,7 @@ import (
 	"github.com/fulfil/fulfil/internal/audit"
 	"github.com/fulfil/fulfil/internal/metrics"
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -84,16 +85,13 @@ func newWorld(t *testing.T) *world {
 
 func (wd *world) waitFinished(t *testing.T, key string) idempotency.Record {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		rec, err := wd.w.Store().Get(context.Background(), key)
-		if err == nil && rec.Finished() {
-			return rec
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not finish", key)
-	return idempotency.Record{}
+	var rec idempotency.Record
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		var err error
+		rec, err = wd.w.Store().Get(context.Background(), key)
+		return err == nil && rec.Finished()
+	}, "%s finished", key)
+	return rec
 }
 
 func (wd *world) intent(t *testing.T, key string) *workflow.OrderIntent {

@@ -14,6 +14,7 @@ import (
 	"github.com/fulfil/fulfil/internal/clocktest"
 	"github.com/fulfil/fulfil/internal/control"
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
+	"github.com/fulfil/fulfil/internal/testutil"
 )
 
 // open returns a Control with a connection of its own, as a separate worker process has.
@@ -56,7 +57,7 @@ func TestPauseHoldsSendsUntilResume(t *testing.T) {
 	if _, err := cli.SetPause(ctx, true, "alice@ops", "balance low"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { p, _ := g.State(); return p.Paused })
+	testutil.Eventually(t, 10*time.Second, func() bool { p, _ := g.State(); return p.Paused })
 
 	reasons := make(chan string, 1)
 	done := make(chan error, 1)
@@ -100,7 +101,7 @@ func TestPauseHoldsSendsUntilResume(t *testing.T) {
 	if _, err := cli.SetPause(ctx, true, "alice@ops", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { p, _ := g.State(); return p.Paused })
+	testutil.Eventually(t, 10*time.Second, func() bool { p, _ := g.State(); return p.Paused })
 	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	if err := g.Wait(cctx, "k2", nil); !errors.Is(err, context.DeadlineExceeded) {
@@ -155,14 +156,14 @@ func TestSpendCapsSharedByTwoGuards(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, func() bool { return passed.Load() == 5 && waited.Load() == 15 })
+	testutil.Eventually(t, 10*time.Second, func() bool { return passed.Load() == 5 && waited.Load() == 15 })
 	time.Sleep(200 * time.Millisecond) // rechecks happen meanwhile; nothing more may pass
 	if n := passed.Load(); n != 5 {
 		t.Fatalf("%d sends passed in one hour, cap 5", n)
 	}
 	// The next hour: the day cap (8) leaves room for 3 more.
 	clk.Set(clk.Now().Add(5 * time.Minute))
-	waitFor(t, func() bool { return passed.Load() == 8 })
+	testutil.Eventually(t, 10*time.Second, func() bool { return passed.Load() == 8 })
 	time.Sleep(200 * time.Millisecond)
 	if n := passed.Load(); n != 8 {
 		t.Fatalf("%d sends passed in the day, cap 8", n)
@@ -176,7 +177,7 @@ func TestSpendCapsSharedByTwoGuards(t *testing.T) {
 	}
 	// The next day the rest go ahead.
 	clk.Set(time.Date(2026, 12, 1, 0, 0, 1, 0, time.UTC))
-	waitFor(t, func() bool { return passed.Load() == 13 })
+	testutil.Eventually(t, 10*time.Second, func() bool { return passed.Load() == 13 })
 	cancel()
 	wg.Wait()
 	if n := passed.Load(); n != 13 {
@@ -243,16 +244,5 @@ func TestEnsureCreatesOrBinds(t *testing.T) {
 	}
 	if p, err := c2.Pause(ctx); err != nil || !p.Paused {
 		t.Errorf("pause through a second Ensure: %+v %v", p, err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

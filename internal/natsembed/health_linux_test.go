@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fulfil/fulfil/internal/natsembed"
+	"github.com/fulfil/fulfil/internal/testutil"
 )
 
 // TestRecoversWhenDiskFreed fills a tmpfs under the server (root only): the stream that failed
@@ -78,7 +79,7 @@ func TestRecoversWhenDiskFreed(t *testing.T) {
 		acked++
 	}
 	var health error
-	waitFor(t, 5*time.Second, func() bool { health = srv.Health(); return health != nil })
+	testutil.Eventually(t, 5*time.Second, func() bool { health = srv.Health(); return health != nil })
 	if !strings.Contains(health.Error(), "no space left on device") || !strings.Contains(health.Error(), "'$G > T'") {
 		t.Errorf("Health = %v, want stream T's write error", health)
 	}
@@ -94,7 +95,7 @@ func TestRecoversWhenDiskFreed(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return srv.Health() == nil && publish(acked) == nil })
+	testutil.Eventually(t, 10*time.Second, func() bool { return srv.Health() == nil && publish(acked) == nil })
 	acked++
 	if n, cause := srv.Restarts(); n < 1 || cause == nil {
 		t.Errorf("Restarts = %d, %v; want at least one, with its cause", n, cause)
@@ -115,16 +116,5 @@ func TestRecoversWhenDiskFreed(t *testing.T) {
 		if err != nil || !strings.HasPrefix(string(m.Data), fmt.Sprintf("m%d-", seq-1)) {
 			t.Errorf("message %d after recovery: %v", seq, err)
 		}
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
