@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,7 +75,7 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"number", `12`, []string{""}, "must be a JSON object, not a number"},
 		{"trailing object", `{"quantity": 1} {}`, []string{""}, "unexpected data after the JSON object"},
 		{"trailing garbage", `{"quantity": 1} x`, []string{""}, "unexpected data after the JSON object"},
-		{"too large", `{"poNumber": "` + strings.Repeat("x", MaxRequestBytes) + `"}`, []string{""}, "the limit is 65536"},
+		{"too large", `{"poNumber": "` + strings.Repeat("x", MaxRequestBytes) + `"}`, []string{""}, "the limit is " + strconv.Itoa(MaxRequestBytes)},
 		{"key not a string", `{"idempotencyKey": 12}`, []string{"idempotencyKey"}, "idempotencyKey: must be a string"},
 		{"quantity float", `{"quantity": 1.5}`, []string{"quantity"}, "quantity: must be an integer"},
 		{"quantity string", `{"quantity": "100"}`, []string{"quantity"}, "quantity: must be an integer"},

@@ -118,7 +118,12 @@ const (
 	ReasonPostOrderFailed     Reason = "post_order_failed"
 )
 
-// Defaults applied by PurchaseRequest.Normalize.
+// Defaults applied by PurchaseRequest.Normalize, and the request limits.
+//
+// The limits here and in validate.go are the single source of their numbers: the request's
+// JSON Schema (schema/purchase-request.v1.json, and through it the OpenAPI document of
+// internal/api) and docs/contract.md state them too, and TestSchemaLimits and
+// TestContractLimits fail when either disagrees with these constants.
 const (
 	DefaultProductID = 12
 	DefaultYears     = 1

@@ -13,7 +13,8 @@ import (
 // ErrInvalidRequest matches every *ValidationError (errors.Is).
 var ErrInvalidRequest = errors.New("invalid purchase request")
 
-// Limits of the request fields beyond those in messages.go.
+// Limits of the request fields beyond those in messages.go (see the note there: these
+// constants are the only place the numbers are written).
 const (
 	MaxNameLength      = 128 // plan and service names, in characters
 	MaxProductNoLength = 64
@@ -78,20 +79,21 @@ func (ps problems) err() error {
 // problems, or nil. Rules are applied to the normalized request (so "years" absent or 0 means
 // 1, names and e-mails are trimmed) except the idempotency key, which is taken verbatim:
 //
-//   - idempotencyKey: 1–128 printable ASCII characters (0x20–0x7E), not beginning or ending
-//     with a space, because a key that differs only by surrounding blanks is a different key
-//     to a producer but not to a reader;
+//   - idempotencyKey: 1 to MaxKeyLength printable ASCII characters (0x20–0x7E), not
+//     beginning or ending with a space, because a key that differs only by surrounding blanks
+//     is a different key to a producer but not to a reader;
 //   - productId: positive (absent or 0 means 12);
-//   - productNo: 1–64 letters, digits or hyphens;
-//   - customerEmail and billingContact.email: a plausible e-mail address;
+//   - productNo: 1 to MaxProductNoLength letters, digits or hyphens;
+//   - customerEmail and billingContact.email: a plausible e-mail address of at most
+//     MaxEmailLength bytes;
 //   - plan: required, with exactly one of id and name;
-//   - services: each with exactly one of id and name, quantity 0–100000, no service twice
+//   - services: each with exactly one of id and name, quantity 0 to MaxQuantity, no service twice
 //     (names compared case-insensitively);
-//   - quantity: 1–100000; years: 1–5;
+//   - quantity: MinQuantity to MaxQuantity; years: MinYears to MaxYears;
 //   - billingContact: exactly one of id and email;
-//   - poNumber: at most 64 printable ASCII characters;
-//   - every id: a positive decimal integer that fits in 64 bits; every name: at most 128
-//     characters without control characters;
+//   - poNumber: at most MaxPONumberLength printable ASCII characters;
+//   - every id: a positive decimal integer that fits in 64 bits; every name: at most
+//     MaxNameLength characters without control characters;
 //   - every string: valid UTF-8 (a broken byte is never passed on as U+FFFD).
 func (r PurchaseRequest) Validate() error {
 	var ps problems

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,8 +38,8 @@ func TestValidate(t *testing.T) {
 
 		{"key missing", func(r *PurchaseRequest) { r.IdempotencyKey = "" }, []string{"idempotencyKey"}},
 		{"key one character", func(r *PurchaseRequest) { r.IdempotencyKey = "k" }, nil},
-		{"key 128 characters", func(r *PurchaseRequest) { r.IdempotencyKey = strings.Repeat("k", 128) }, nil},
-		{"key 129 characters", func(r *PurchaseRequest) { r.IdempotencyKey = strings.Repeat("k", 129) }, []string{"idempotencyKey"}},
+		{"key at the limit", func(r *PurchaseRequest) { r.IdempotencyKey = strings.Repeat("k", MaxKeyLength) }, nil},
+		{"key over the limit", func(r *PurchaseRequest) { r.IdempotencyKey = strings.Repeat("k", MaxKeyLength+1) }, []string{"idempotencyKey"}},
 		{"key all printable ASCII", func(r *PurchaseRequest) { r.IdempotencyKey = "a !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~z" }, nil},
 		{"key inner space", func(r *PurchaseRequest) { r.IdempotencyKey = "order 1" }, nil},
 		{"key leading space", func(r *PurchaseRequest) { r.IdempotencyKey = " order-1" }, []string{"idempotencyKey"}},
@@ -55,7 +56,7 @@ func TestValidate(t *testing.T) {
 		{"productNo with hyphen", func(r *PurchaseRequest) { r.ProductNo = "abc-123" }, nil},
 		{"productNo trimmed", func(r *PurchaseRequest) { r.ProductNo = " 3651E1292455 " }, nil},
 		{"productNo 64", func(r *PurchaseRequest) { r.ProductNo = strings.Repeat("A", 64) }, nil},
-		{"productNo 65", func(r *PurchaseRequest) { r.ProductNo = strings.Repeat("A", 65) }, []string{"productNo"}},
+		{"productNo too long", func(r *PurchaseRequest) { r.ProductNo = strings.Repeat("A", MaxProductNoLength+1) }, []string{"productNo"}},
 		{"productNo space", func(r *PurchaseRequest) { r.ProductNo = "3651 E129" }, []string{"productNo"}},
 		{"productNo underscore", func(r *PurchaseRequest) { r.ProductNo = "3651_E129" }, []string{"productNo"}},
 
@@ -80,13 +81,13 @@ func TestValidate(t *testing.T) {
 		{"plan id max int64", func(r *PurchaseRequest) { r.Plan = &Ref{ID: "9223372036854775807"} }, nil},
 		{"plan id over int64", func(r *PurchaseRequest) { r.Plan = &Ref{ID: "9223372036854775808"} }, []string{"plan.id"}},
 		{"plan name 128", func(r *PurchaseRequest) { r.Plan = &Ref{Name: strings.Repeat("ü", 128)} }, nil},
-		{"plan name 129", func(r *PurchaseRequest) { r.Plan = &Ref{Name: strings.Repeat("ü", 129)} }, []string{"plan.name"}},
+		{"plan name 129", func(r *PurchaseRequest) { r.Plan = &Ref{Name: strings.Repeat("ü", MaxNameLength+1)} }, []string{"plan.name"}},
 		{"plan name control", func(r *PurchaseRequest) { r.Plan = &Ref{Name: "Ultimate\nPlan"} }, []string{"plan.name"}},
 
 		{"service empty", func(r *PurchaseRequest) { r.Services = []ServiceRef{{Quantity: 1}} }, []string{"services[0]"}},
 		{"service id and name", func(r *PurchaseRequest) { r.Services = []ServiceRef{{ID: "7", Name: "Hot Standby"}} }, []string{"services[0]"}},
 		{"service bad id", func(r *PurchaseRequest) { r.Services = []ServiceRef{{Name: "A"}, {ID: "x7"}} }, []string{"services[1].id"}},
-		{"service long name", func(r *PurchaseRequest) { r.Services = []ServiceRef{{Name: strings.Repeat("s", 129)}} }, []string{"services[0].name"}},
+		{"service long name", func(r *PurchaseRequest) { r.Services = []ServiceRef{{Name: strings.Repeat("s", MaxNameLength+1)}} }, []string{"services[0].name"}},
 		{"service quantity 0", func(r *PurchaseRequest) { r.Services = []ServiceRef{{Name: "A", Quantity: 0}} }, nil},
 		{"service quantity max", func(r *PurchaseRequest) { r.Services = []ServiceRef{{Name: "A", Quantity: MaxQuantity}} }, nil},
 		{"service quantity negative", func(r *PurchaseRequest) { r.Services = []ServiceRef{{Name: "A", Quantity: -1}} }, []string{"services[0].quantity"}},
@@ -99,13 +100,13 @@ func TestValidate(t *testing.T) {
 
 		{"quantity 0", func(r *PurchaseRequest) { r.Quantity = 0 }, []string{"quantity"}},
 		{"quantity 1", func(r *PurchaseRequest) { r.Quantity = 1 }, nil},
-		{"quantity max", func(r *PurchaseRequest) { r.Quantity = 100000 }, nil},
-		{"quantity over max", func(r *PurchaseRequest) { r.Quantity = 100001 }, []string{"quantity"}},
+		{"quantity max", func(r *PurchaseRequest) { r.Quantity = MaxQuantity }, nil},
+		{"quantity over max", func(r *PurchaseRequest) { r.Quantity = MaxQuantity + 1 }, []string{"quantity"}},
 		{"quantity negative", func(r *PurchaseRequest) { r.Quantity = -3 }, []string{"quantity"}},
 
 		{"years 1", func(r *PurchaseRequest) { r.Years = 1 }, nil},
-		{"years 5", func(r *PurchaseRequest) { r.Years = 5 }, nil},
-		{"years 6", func(r *PurchaseRequest) { r.Years = 6 }, []string{"years"}},
+		{"years max", func(r *PurchaseRequest) { r.Years = MaxYears }, nil},
+		{"years over max", func(r *PurchaseRequest) { r.Years = MaxYears + 1 }, []string{"years"}},
 		{"years negative", func(r *PurchaseRequest) { r.Years = -1 }, []string{"years"}},
 
 		{"billingContact by email", func(r *PurchaseRequest) { r.BillingContact = &ContactRef{Email: "billing@reseller.example"} }, nil},
@@ -151,7 +152,7 @@ func TestValidationErrorMessage(t *testing.T) {
 	r.Quantity = 0
 	r.Plan = nil
 	err := r.Validate()
-	want := "invalid purchase request: plan: required; quantity: must be between 1 and 100000"
+	want := fmt.Sprintf("invalid purchase request: plan: required; quantity: must be between %d and %d", MinQuantity, MaxQuantity)
 	if err == nil || err.Error() != want {
 		t.Fatalf("Validate = %v, want %q", err, want)
 	}
