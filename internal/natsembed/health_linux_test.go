@@ -95,7 +95,11 @@ func TestRecoversWhenDiskFreed(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, func() bool { return srv.Health() == nil && publish(acked) == nil })
+	// The restart is counted just after JetStream serves again: wait for the count first.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		n, _ := srv.Restarts()
+		return n >= 1 && srv.Health() == nil && publish(acked) == nil
+	}, "JetStream restarted and taking writes")
 	acked++
 	if n, cause := srv.Restarts(); n < 1 || cause == nil {
 		t.Errorf("Restarts = %d, %v; want at least one, with its cause", n, cause)
