@@ -6,6 +6,28 @@ import (
 	"github.com/google/uuid"
 )
 
+// The derived IDs of fulfil, in one place. There are three schemes, and each is what it is
+// because of where its value lives; none may change, because each is on the wire or stored and
+// deduplication across versions depends on it (TestIDsGolden, TestDefaultPONumberGolden and
+// ExampleRequestMsgID pin them):
+//
+//   - UUIDv5 (uuid.NewSHA1 under namespace, parts joined with NUL), here: the saga ID of a key
+//     (SagaID, in every event and idempotency record, and the trace ID of a saga without a
+//     traceparent) and the Nats-Msg-Ids of the events the worker publishes (OutcomeMsgID,
+//     ReplayMsgID, messageMsgID, progressMsgID). The events contract says a saga ID is a UUID;
+//     the Msg-Ids follow suit so that every ID the worker derives comes from one function.
+//   - messages.RequestMsgID: the Nats-Msg-Id a producer puts on a request, the key and the
+//     first 128 bits of SHA-256 of the body in hex. Producers in any language compute it (the
+//     contract and the Node.js example spell it out), so it is plain SHA-256, readable, and
+//     starts with the key.
+//   - workflow.DefaultPONumber: "FUL-" and the first 96 bits of SHA-256 of the key in upper-case
+//     hex. It is sent to the Partner Portal and searched for in its order list after a lost
+//     reply, so it must fit the portal's poNumber (short, printable ASCII) and be derivable
+//     from the key alone.
+//
+// Nothing the worker derives is internal only: every ID is either published or stored, so
+// there is nothing to unify without breaking deduplication of in-flight work.
+
 // namespace roots every derived ID; changing it would break deduplication across versions.
 var namespace = uuid.MustParse("3b0f8f4e-9f43-5c1e-8d5e-6a2b1f0c7d11")
 
