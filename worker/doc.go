@@ -17,6 +17,26 @@
 // publishes twice is deduplicated by the events stream. The terminal outcome is stored in the
 // idempotency record before it is published, so a redelivery republishes the very same event.
 //
+// Every request that ends without a normal outcome (invalid, a reused key, no idempotency key
+// at all, or out of deliveries, learnt from the server's max-deliveries advisory) is copied,
+// with its headers, into the dead-letter stream (messages.StreamDeadLetter), under a
+// Nats-Msg-Id of its stream sequence, so a second copy is deduplicated. A copy too large for
+// the server keeps the headers and the first DeadLetterKeepBytes of the body, marked with
+// HeaderDLQTruncated and HeaderDLQOriginalSize. ListDeadLetters lists the stream and
+// ReplayDeadLetter republishes a copy with messages.HeaderReplay.
+//
+// Before the saga sends create order it asks Guard, which the worker installs on a saga
+// without one: the send waits while the account is paused or a spend cap of the control
+// bucket (internal/control) is reached. The request stays in progress and its lease renewed
+// meanwhile, its MessageTimeout is suspended, and the wait ends when the worker shuts down.
+//
+// A full store does not lose work. Every saga checkpoints before its next step, so while the
+// idempotency bucket cannot be written no step runs and the request is retried or redelivered;
+// CheckStore reports it (for /readyz), probing a store that has not been written for
+// StoreProbeAfter. When JetStream recovers (the embedded server restarts it once the disk has
+// room, reloading its consumers from disk) Run waits (up to 10 s) for a consumer missing for
+// a moment instead of ending, and the sagas resume from their checkpoints.
+//
 // On shutdown Run stops pulling, lets in-flight sagas finish (up to Config.ShutdownTimeout) and
 // returns; sagas cut off then are left to redelivery, which resumes them from their checkpoint.
 package worker
