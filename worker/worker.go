@@ -221,6 +221,15 @@ func (w *Worker) pull(ctx context.Context, n int, handle func(jetstream.Msg)) (i
 	}
 	got := 0
 	for msg := range batch.Messages() {
+		if got == n {
+			// Never more sagas than the slots taken for them: a message past the pull's size
+			// would release a slot nobody took, and Run would wait for ever for slots to come
+			// back (a cluster chaos run once hung so, every handler blocked releasing its slot).
+			// It goes back to the stream at once.
+			w.log.Warn("a pull delivered more requests than it asked for; returning the extra one", zap.Int("asked", n))
+			_ = msg.Nak()
+			continue
+		}
 		got++
 		handle(msg)
 	}
@@ -245,13 +254,6 @@ func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
 	}
 }
 
-// Run pulls and processes requests until ctx ends, then stops pulling and waits for in-flight
-// sagas (up to ShutdownTimeout, after which they are cancelled and left to redelivery). It
-// returns nil after a clean shutdown.
-//
-// It pulls only as many requests as it has free slots (Concurrency), so a request is never
-// delivered to wait in the client without InProgress: if every slot stayed busy longer than
-// AckWait, such a request would be redelivered and spend deliveries it never used.
 // consumerGrace is how long Run waits for its consumer to reappear before it ends.
 const consumerGrace = 10 * time.Second
 
@@ -287,6 +289,14 @@ func (w *Worker) consumerGone(ctx context.Context) error {
 		}
 	}
 }
+
+// Run pulls and processes requests until ctx ends, then stops pulling and waits for in-flight
+// sagas (up to ShutdownTimeout, after which they are cancelled and left to redelivery). It
+// returns nil after a clean shutdown.
+//
+// It pulls only as many requests as it has free slots (Concurrency), so a request is never
+// delivered to wait in the client without InProgress: if every slot stayed busy longer than
+// AckWait, such a request would be redelivered and spend deliveries it never used.
 
 func (w *Worker) Run(ctx context.Context) error {
 	if w.consumer == nil {
