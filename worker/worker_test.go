@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
@@ -445,13 +447,18 @@ func TestQueuedRequestsAreNotDeliveredBeforeASlotIsFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// wantCounts waits for the consumer's counts: an acknowledgement follows the result event,
+	// so a count may lag what the test has seen; a request pulled too early never un-delivers.
 	wantCounts := func(when string, delivered uint64, pending uint64, ackPending int) {
 		t.Helper()
-		info, err := cons.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.Delivered.Consumer != delivered || info.NumPending != pending || info.NumAckPending != ackPending {
+		var info *jetstream.ConsumerInfo
+		if !testutil.Poll(30*time.Second, func() bool {
+			var err error
+			if info, err = cons.Info(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return info.Delivered.Consumer == delivered && info.NumPending == pending && info.NumAckPending == ackPending
+		}) {
 			t.Fatalf("%s: delivered %d, in the stream %d, delivered unacknowledged %d; want %d, %d, %d",
 				when, info.Delivered.Consumer, info.NumPending, info.NumAckPending, delivered, pending, ackPending)
 		}
