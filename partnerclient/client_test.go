@@ -214,7 +214,7 @@ func TestCallErrors(t *testing.T) {
 		{name: "not found", give: answer{404, nil, env(404, CodeNotFound)},
 			want: OutcomePermanent, wantIs: ErrNotFound, wantStatus: 404, wantEnv: 404, wantCode: CodeNotFound, wantRequest: "req-9"},
 		{name: "forbidden", give: answer{403, nil, env(403, "ip_forbidden")}, sideEffect: true,
-			want: OutcomePermanent, wantStatus: 403, wantEnv: 403, wantCode: "ip_forbidden", wantRequest: "req-9"},
+			want: OutcomeAccount, wantStatus: 403, wantEnv: 403, wantCode: "ip_forbidden", wantRequest: "req-9"},
 		{name: "undocumented code 200 side effect", give: answer{200, nil, env(200, "insufficient_balance")}, sideEffect: true,
 			want: OutcomeUnknown, wantStatus: 200, wantEnv: 200, wantCode: "insufficient_balance", wantRequest: "req-9"},
 		{name: "undocumented code without status side effect", give: answer{200, nil, `{"code":"insufficient_balance","requestId":"req-9"}`}, sideEffect: true,
@@ -601,8 +601,8 @@ func TestMissingCredentials(t *testing.T) {
 				if !errors.Is(err, ErrMissingCredentials) {
 					t.Errorf("err = %v, want ErrMissingCredentials", err)
 				}
-				if o, _ := Classify(err); o != OutcomePermanent {
-					t.Errorf("Classify = %v, want permanent", o)
+				if o, _ := Classify(err); o != OutcomeAccount {
+					t.Errorf("Classify = %v, want account", o)
 				}
 			}
 			if st := c.Stats(); st.TokenRequests != 0 {
@@ -623,8 +623,8 @@ func TestBadCredentials(t *testing.T) {
 	if !errors.As(err, &e) || e.Endpoint != EndpointToken || !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("err = %v, want an unauthorized token *Error", err)
 	}
-	if o, _ := Classify(err); o != OutcomePermanent {
-		t.Errorf("Classify = %v, want permanent", o)
+	if o, _ := Classify(err); o != OutcomeAccount {
+		t.Errorf("Classify = %v, want account", o)
 	}
 	if _, _, n := f.counts(); n != 0 {
 		t.Errorf("%d business requests without a token", n)
@@ -723,8 +723,8 @@ func TestReauthenticateOnce(t *testing.T) {
 		if !errors.Is(err, ErrUnauthorized) {
 			t.Fatalf("err = %v, want ErrUnauthorized", err)
 		}
-		if o, _ := Classify(err); o != OutcomePermanent {
-			t.Errorf("Classify = %v, want permanent", o)
+		if o, _ := Classify(err); o != OutcomeAccount {
+			t.Errorf("Classify = %v, want account", o)
 		}
 		if _, _, business := f.counts(); business != 2 {
 			t.Errorf("%d create order requests, want 2 (one repeat)", business)

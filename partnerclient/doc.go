@@ -37,10 +37,12 @@
 //     (also a 200 whose envelope status is 5xx) or an unreadable 2xx;
 //   - OutcomeUnknown: a side-effecting call that was sent and got no answer, a redirect,
 //     a 5xx, an unreadable 2xx, or any answer that is not a documented refusal;
+//   - OutcomeAccount: the account's credentials or access were refused — HTTP 401 or
+//     403, token_invalid, invalid_client — or the client has none
+//     (ErrMissingCredentials); not the request's fault, try again later;
 //   - OutcomePermanent: the documented refusals — parameter_validation_failed,
-//     resource_not_found or 404, an auth failure, another 4xx (not 408 or 429) — a
-//     business refusal of a read-only call, and errors that are not *Error such as
-//     ErrMissingCredentials.
+//     resource_not_found or 404, another 4xx (not 408 or 429) — a business refusal of a
+//     read-only call, and other errors that are not *Error.
 //
 // # Redirects
 //

@@ -39,7 +39,7 @@ var (
 	// ErrInvalidOption is wrapped by every error New returns for a bad option or base URL.
 	ErrInvalidOption = errors.New("partnerclient: invalid option")
 	// ErrMissingCredentials is returned by every call of a client without a client ID
-	// and secret. It is permanent.
+	// and secret. Classify calls it OutcomeAccount.
 	ErrMissingCredentials = errors.New("partnerclient: missing client credentials")
 	// ErrRedirect is wrapped by the Err of an *Error whose answer was a redirect (HTTP 3xx).
 	// The client never follows one: the request, its client secret or access token
@@ -135,7 +135,8 @@ func (e *Error) authFailure() bool {
 }
 
 // Retryable reports whether repeating the same call is safe and may succeed, that is
-// whether Classify(e) returns OutcomeRetryable. An unknown outcome is not retryable.
+// whether Classify(e) returns OutcomeRetryable. An unknown or account outcome is not
+// retryable.
 func (e *Error) Retryable() bool {
 	o, _ := Classify(e)
 	return o == OutcomeRetryable
@@ -153,9 +154,14 @@ const (
 	// OutcomeUnknown: a side-effecting call may or may not have taken effect; look the
 	// result up before repeating it.
 	OutcomeUnknown
+	// OutcomeAccount: the partner account's credentials or access were refused (HTTP 401
+	// or 403, code token_invalid or invalid_client, or no credentials configured). The
+	// request was not run and is not at fault: repeating the same call gives the same
+	// answer until someone fixes the account, so try again later and alert.
+	OutcomeAccount
 )
 
-// String returns "permanent", "retryable" or "unknown".
+// String returns "permanent", "retryable", "unknown" or "account".
 func (o Outcome) String() string {
 	switch o {
 	case OutcomePermanent:
@@ -164,6 +170,8 @@ func (o Outcome) String() string {
 		return "retryable"
 	case OutcomeUnknown:
 		return "unknown"
+	case OutcomeAccount:
+		return "account"
 	}
 	return "Outcome(" + strconv.Itoa(int(o)) + ")"
 }
@@ -177,8 +185,8 @@ func (o Outcome) String() string {
 // not 2xx, otherwise the envelope's status field (Error.EnvelopeStatus) when present and
 // not 2xx, otherwise the HTTP status. The rules, first match wins:
 //
-//  1. Not an *Error: a context error (canceled, deadline) is Retryable, anything else
-//     (e.g. ErrMissingCredentials) Permanent.
+//  1. Not an *Error: a context error (canceled, deadline) is Retryable,
+//     ErrMissingCredentials is Account, anything else Permanent.
 //  2. No response (the caller's context ended, the rate limiter gave up, a transport
 //     error or timeout): Unknown if the call has a side effect and was Sent, otherwise
 //     Retryable.
@@ -190,12 +198,13 @@ func (o Outcome) String() string {
 //     has a side effect and was Sent, otherwise Retryable.
 //  6. HTTP 2xx whose body or result cannot be decoded, or lacks a field fulfil needs
 //     (Err is set): Unknown if the call has a side effect, otherwise Retryable.
-//  7. An auth failure: HTTP 401, code token_invalid or invalid_client (what remains after
-//     the client's one re-authentication, or bad credentials; the request was not run):
-//     Permanent.
+//  7. An account failure: HTTP 401 or 403, code token_invalid or invalid_client (what
+//     remains after the client's one re-authentication, bad credentials, or an account
+//     without access; the request was not run): Account.
 //  8. Code parameter_validation_failed: Permanent.
 //  9. Code resource_not_found, or effective status 404: Permanent.
-//  10. Effective status 4xx other than 408 and 429 (403, 409, ...): Permanent.
+//  10. Effective status 4xx other than 408 and 429 (400, 409, an envelope 403 in a 2xx
+//     answer, ...): Permanent.
 //  11. Anything else on a side-effecting call (an HTTP 2xx with an undocumented code and
 //     an envelope status that is 2xx or absent, a 408, a 1xx): Unknown — the order may
 //     exist; look it up before sending again.
@@ -212,6 +221,9 @@ func Classify(err error) (Outcome, string) {
 	if !errors.As(err, &e) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return OutcomeRetryable, "context ended before a call"
+		}
+		if errors.Is(err, ErrMissingCredentials) {
+			return OutcomeAccount, "missing credentials"
 		}
 		return OutcomePermanent, "not a partner API error"
 	}
@@ -238,7 +250,9 @@ func Classify(err error) (Outcome, string) {
 		}
 		return OutcomeRetryable, "undecodable response"
 	case e.Is(ErrUnauthorized):
-		return OutcomePermanent, "unauthorized"
+		return OutcomeAccount, "unauthorized"
+	case e.StatusCode == http.StatusForbidden:
+		return OutcomeAccount, "forbidden"
 	case e.Code == CodeValidationFailed:
 		return OutcomePermanent, "validation failed"
 	case e.Code == CodeNotFound || s == http.StatusNotFound:

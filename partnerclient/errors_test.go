@@ -26,7 +26,7 @@ func TestClassify(t *testing.T) {
 		wantReason string
 	}{
 		{"1 bare context error", fmt.Errorf("step: %w", context.DeadlineExceeded), OutcomeRetryable, "context ended before a call"},
-		{"1 missing credentials", fmt.Errorf("partner create_order: %w", ErrMissingCredentials), OutcomePermanent, "not a partner API error"},
+		{"1 missing credentials", fmt.Errorf("partner create_order: %w", ErrMissingCredentials), OutcomeAccount, "missing credentials"},
 		{"1 plain error", errors.New("boom"), OutcomePermanent, "not a partner API error"},
 		{"2 canceled read", &Error{Endpoint: read, Err: context.Canceled}, OutcomeRetryable, "no response"},
 		{"2 timeout side effect not sent", &Error{Endpoint: order, Err: context.DeadlineExceeded}, OutcomeRetryable, "no response"},
@@ -48,16 +48,20 @@ func TestClassify(t *testing.T) {
 		{"6 undecodable read", &Error{Endpoint: EndpointOrderDetails, StatusCode: 200, Sent: true, Err: io.ErrUnexpectedEOF}, OutcomeRetryable, "undecodable response"},
 		{"6 undecodable side effect", &Error{Endpoint: order, StatusCode: 200, Sent: true, Err: io.ErrUnexpectedEOF}, OutcomeUnknown, "undecodable success response"},
 		{"6 undecodable envelope 200 side effect", &Error{Endpoint: order, StatusCode: 200, EnvelopeStatus: 200, Code: CodeSuccess, Sent: true, Err: io.ErrUnexpectedEOF}, OutcomeUnknown, "undecodable success response"},
-		{"7 401 side effect", &Error{Endpoint: order, StatusCode: 401, Code: CodeTokenInvalid, Sent: true}, OutcomePermanent, "unauthorized"},
-		{"7 200 token_invalid", &Error{Endpoint: read, StatusCode: 200, Code: CodeTokenInvalid, Sent: true}, OutcomePermanent, "unauthorized"},
-		{"7 bad credentials", &Error{Endpoint: EndpointToken, StatusCode: 400, Code: CodeInvalidClient, Sent: true}, OutcomePermanent, "unauthorized"},
-		{"7 200 invalid_client side effect", &Error{Endpoint: order, StatusCode: 200, EnvelopeStatus: 200, Code: CodeInvalidClient, Sent: true}, OutcomePermanent, "unauthorized"},
+		{"7 401 side effect", &Error{Endpoint: order, StatusCode: 401, Code: CodeTokenInvalid, Sent: true}, OutcomeAccount, "unauthorized"},
+		{"7 200 token_invalid", &Error{Endpoint: read, StatusCode: 200, Code: CodeTokenInvalid, Sent: true}, OutcomeAccount, "unauthorized"},
+		{"7 bad credentials", &Error{Endpoint: EndpointToken, StatusCode: 400, Code: CodeInvalidClient, Sent: true}, OutcomeAccount, "unauthorized"},
+		{"7 200 invalid_client side effect", &Error{Endpoint: order, StatusCode: 200, EnvelopeStatus: 200, Code: CodeInvalidClient, Sent: true}, OutcomeAccount, "unauthorized"},
 		{"8 validation 400", &Error{Endpoint: order, StatusCode: 400, Code: CodeValidationFailed, Sent: true}, OutcomePermanent, "validation failed"},
 		{"8 validation in a 200 side effect", &Error{Endpoint: order, StatusCode: 200, Code: CodeValidationFailed, Sent: true}, OutcomePermanent, "validation failed"},
 		{"9 not found", &Error{Endpoint: EndpointProductDetails, StatusCode: 404, Code: CodeNotFound, Sent: true}, OutcomePermanent, "not found"},
 		{"9 not found code in a 200 side effect", &Error{Endpoint: order, StatusCode: 200, Code: CodeNotFound, Sent: true}, OutcomePermanent, "not found"},
 		{"9 bare 404 side effect", &Error{Endpoint: order, StatusCode: 404, Sent: true}, OutcomePermanent, "not found"},
-		{"10 forbidden side effect", &Error{Endpoint: order, StatusCode: 403, Code: "ip_not_allowed", Sent: true}, OutcomePermanent, "client error 403"},
+		{"7 forbidden side effect", &Error{Endpoint: order, StatusCode: 403, Code: "ip_not_allowed", Sent: true}, OutcomeAccount, "forbidden"},
+		{"7 401 with a not-found code", &Error{Endpoint: read, StatusCode: 401, Code: CodeNotFound, Sent: true}, OutcomeAccount, "unauthorized"},
+		{"7 403 with a validation code", &Error{Endpoint: order, StatusCode: 403, Code: CodeValidationFailed, Sent: true}, OutcomeAccount, "forbidden"},
+		{"7 500 token_invalid is a server error", &Error{Endpoint: read, StatusCode: 500, Code: CodeTokenInvalid, Sent: true}, OutcomeRetryable, "server error"},
+		{"10 envelope 403 in a 200", &Error{Endpoint: order, StatusCode: 200, EnvelopeStatus: 403, Code: "ip_not_allowed", Sent: true}, OutcomePermanent, "client error 403"},
 		{"10 other 4xx read", &Error{Endpoint: read, StatusCode: 418, Sent: true}, OutcomePermanent, "client error 418"},
 		{"10 200 envelope 400 side effect", &Error{Endpoint: order, StatusCode: 200, EnvelopeStatus: 400, Code: "insufficient_balance", Sent: true}, OutcomePermanent, "client error 400"},
 		{"11 200 unknown code side effect", &Error{Endpoint: order, StatusCode: 200, Code: "insufficient_balance", Sent: true}, OutcomeUnknown, "undocumented answer 200 insufficient_balance"},
@@ -86,6 +90,8 @@ func TestErrorRetryable(t *testing.T) {
 		{&Error{Endpoint: EndpointOrderList, StatusCode: 503, Sent: true}, true},
 		{&Error{Endpoint: EndpointCreateOrder, StatusCode: 503, Sent: true}, false}, // unknown
 		{&Error{Endpoint: EndpointCreateOrder, StatusCode: 400, Code: CodeValidationFailed}, false},
+		{&Error{Endpoint: EndpointOrderList, StatusCode: 401, Code: CodeTokenInvalid}, false}, // account
+		{&Error{Endpoint: EndpointOrderList, StatusCode: 403}, false},                         // account
 	}
 	for _, tt := range tests {
 		if got := tt.give.Retryable(); got != tt.want {
@@ -171,6 +177,7 @@ func TestOutcomeString(t *testing.T) {
 		{OutcomePermanent, "permanent"},
 		{OutcomeRetryable, "retryable"},
 		{OutcomeUnknown, "unknown"},
+		{OutcomeAccount, "account"},
 		{Outcome(7), "Outcome(7)"},
 	}
 	for _, tt := range tests {

@@ -201,7 +201,7 @@ func TestSimErrorClasses(t *testing.T) {
 		{name: "business refusal", setup: func(s *partnertest.Server) { s.SetOrderRefusal("insufficient_balance", "balance too low") },
 			call: orderCall, want: partnerclient.OutcomeUnknown, wantStatus: 200},
 		{name: "bad credentials", opts: []partnerclient.Option{partnerclient.WithCredentials(partnertest.DefaultClientID, "wrong")},
-			call: readCall, want: partnerclient.OutcomePermanent, wantIs: partnerclient.ErrUnauthorized, wantStatus: 401},
+			call: readCall, want: partnerclient.OutcomeAccount, wantIs: partnerclient.ErrUnauthorized, wantStatus: 401},
 		{name: "503 read", setup: func(s *partnertest.Server) { s.FailNext(partnerclient.EndpointProductDetails, 1, partnertest.Fault503) },
 			call: readCall, want: partnerclient.OutcomeRetryable, wantStatus: 503},
 		{name: "503 order", setup: func(s *partnertest.Server) { s.FailNext(partnerclient.EndpointCreateOrder, 1, partnertest.Fault503) },

@@ -14,6 +14,9 @@ import (
 // errUnknownOutcome marks a send whose answer was lost: the next attempt must reconcile first.
 var errUnknownOutcome = errors.New("create order: unknown outcome")
 
+// errOrderNotYet means the order has not succeeded yet: its status is polled again.
+var errOrderNotYet = errors.New("order not succeeded yet")
+
 // order places the order unless an earlier run did, then makes sure it succeeded: the
 // create_order step, in one span.
 func (r *run) order(ctx context.Context) error {
@@ -38,20 +41,9 @@ func (r *run) createOrder(ctx context.Context) error {
 	step := messages.StepCreateOrder
 	start := r.saga.now()
 	var placed *OrderResult
-	// Retry on transient and unknown outcomes: the next attempt reconciles before sending again.
-	canRetry := func(err error) bool {
-		var f *Failure
-		var re *RetryError
-		if errors.As(err, &f) || errors.As(err, &re) {
-			return false
-		}
-		if errors.Is(err, errUnknownOutcome) {
-			return true
-		}
-		o, _ := partnerclient.Classify(err)
-		return o != partnerclient.OutcomePermanent
-	}
-	n, err := r.saga.do(ctx, step, r.obs, canRetry, func(ctx context.Context) error {
+	// Transient and unknown outcomes are retried (see stepErrors): the next attempt reconciles
+	// before sending again.
+	n, err := r.do(ctx, kindSend, step, func(ctx context.Context) error {
 		res, err := r.sendOnce(ctx)
 		if err != nil {
 			return err
@@ -60,21 +52,12 @@ func (r *run) createOrder(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		var f *Failure
-		var re *RetryError
-		var se stopError
-		switch {
-		case errors.As(err, &se), errors.As(err, &f), errors.As(err, &re),
-			errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return err
+		if a := decide(kindSend, err); !a.retry && a.then != keep {
+			// A definite answer to the send itself (a refusal, or the account's credentials
+			// or access): nothing was placed.
+			r.st.Order.Intent.Unknown = false
 		}
-		r.st.Order.Intent.Unknown = false
-		if accountProblem(err) {
-			// Credentials or access, not this order: retry later, do not fail the purchase.
-			return &RetryError{Step: step, Err: err}
-		}
-		// A permanent partner answer to the order itself: the partner refused it.
-		return failure(step, messages.ReasonRejected, "", err, "the partner refused the order: %v", partnerMessage(err))
+		return r.stepError(kindSend, step, err)
 	}
 	return r.finish(ctx, step, messages.StatusDone, n, start, func(st *State) {
 		st.Order.Intent.Unknown = false
@@ -157,12 +140,7 @@ func (r *run) settle(ctx context.Context) (*OrderResult, error) {
 	in := r.st.Order.Intent
 	found, err := r.reconcile(ctx)
 	if err != nil {
-		var f *Failure
-		if o, _ := partnerclient.Classify(err); o == partnerclient.OutcomePermanent && !errors.As(err, &f) {
-			return nil, failure(messages.StepCreateOrder, messages.ReasonNeedsReconciliation, "", err,
-				"searching the order list after an unknown outcome failed: %v", partnerMessage(err))
-		}
-		return nil, err
+		return nil, r.stepError(kindReconcile, messages.StepCreateOrder, err)
 	}
 	if found != nil {
 		return found, nil
@@ -486,8 +464,7 @@ func (r *run) checkOrderStatus(ctx context.Context) error {
 	}
 	step := messages.StepCreateOrder
 	status := res.OrderStatus
-	errNotYet := errors.New("order not succeeded yet")
-	_, err := r.saga.do(ctx, step, r.obs, func(err error) bool { return errors.Is(err, errNotYet) || retryable(err) },
+	_, err := r.do(ctx, kindPostOrder, step,
 		func(ctx context.Context) error {
 			d, err := r.saga.Partner.OrderDetails(ctx, res.OrderNo)
 			if err != nil {
@@ -498,27 +475,22 @@ func (r *run) checkOrderStatus(ctx context.Context) error {
 			case status == partnerclient.OrderSucceed || orderRefused(status):
 				return nil
 			case status == partnerclient.OrderPending || status == partnerclient.OrderConfirming:
-				return fmt.Errorf("%w: order %s is %s (a pending order must be paid in the Partner Portal)", errNotYet, res.OrderNo, status)
+				return fmt.Errorf("%w: order %s is %s (a pending order must be paid in the Partner Portal)", errOrderNotYet, res.OrderNo, status)
 			default:
-				return fmt.Errorf("%w: order %s has status %q, which is not a documented order status", errNotYet, res.OrderNo, status)
+				return fmt.Errorf("%w: order %s has status %q, which is not a documented order status", errOrderNotYet, res.OrderNo, status)
 			}
 		})
 	if err != nil {
-		var se stopError
 		var re *RetryError
-		switch {
-		case errors.As(err, &se):
-			return err
-		case errors.As(err, &re) && (status == partnerclient.OrderPending || status == partnerclient.OrderConfirming):
-			return err
-		case errors.As(err, &re) && errors.Is(err, errNotYet):
+		pending := status == partnerclient.OrderPending || status == partnerclient.OrderConfirming
+		if errors.As(err, &re) && !pending && errors.Is(err, errOrderNotYet) {
+			// The retry budget ran out on a status the documentation does not list: the order
+			// exists, so a human looks at it rather than the purchase waiting forever.
 			return failure(step, messages.ReasonPostOrderFailed, res.OrderNo, nil,
 				"order %s was placed, but its status is still %q, which is not a documented order status; check the order in the Partner Portal",
 				res.OrderNo, status)
-		case errors.As(err, &re):
-			return err
 		}
-		return failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err, "checking order %s: %v", res.OrderNo, partnerMessage(err))
+		return r.stepErrorf(kindPostOrder, step, err, "checking order %[1]s: %[2]s")
 	}
 	if status != partnerclient.OrderSucceed {
 		return failure(step, messages.ReasonRejected, res.OrderNo, nil, "order %s ended with status %s", res.OrderNo, status)

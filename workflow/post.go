@@ -70,7 +70,7 @@ func (r *run) learnProductNo(ctx context.Context) error {
 // learnProductNoFromDetails reads the SN from the order details.
 func (r *run) learnProductNoFromDetails(ctx context.Context, res *OrderResult) (int, error) {
 	step := messages.StepCreateOrder
-	n, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
+	n, err := r.do(ctx, kindPostOrder, step, func(ctx context.Context) error {
 		d, err := r.saga.Partner.OrderDetails(ctx, res.OrderNo)
 		if err != nil {
 			return err
@@ -82,12 +82,7 @@ func (r *run) learnProductNoFromDetails(ctx context.Context, res *OrderResult) (
 		return nil
 	})
 	if err != nil {
-		var se stopError
-		var re *RetryError
-		if errors.As(err, &se) || errors.As(err, &re) {
-			return n, err
-		}
-		return n, failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err, "order %s: the SN of the PBX could not be found: %v", res.OrderNo, partnerMessage(err))
+		return n, r.stepErrorf(kindPostOrder, step, err, "order %[1]s: the SN of the PBX could not be found: %[2]s")
 	}
 	return n, nil
 }
@@ -109,12 +104,9 @@ func (r *run) renew(ctx context.Context) (string, int, error) {
 		return messages.StatusSkipped, 0, r.record(ctx, step, messages.StatusSkipped, 0, start, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
 	}
 	res := r.st.Order.Result
-	// Enabling is safe to repeat after an unknown outcome: the status is checked first.
-	canRetry := func(err error) bool {
-		o, _ := partnerclient.Classify(err)
-		return o != partnerclient.OutcomePermanent
-	}
-	n, err := r.saga.do(ctx, step, r.obs, canRetry, func(ctx context.Context) error {
+	// Enabling is safe to repeat after an unknown outcome (see stepErrors): the status is
+	// checked first.
+	n, err := r.do(ctx, kindPostOrder, step, func(ctx context.Context) error {
 		on, err := r.saga.Partner.AutoRenewStatus(ctx, r.productID(), res.ProductNo)
 		if err != nil {
 			return err
@@ -136,7 +128,7 @@ func (r *run) renew(ctx context.Context) (string, int, error) {
 		return nil
 	})
 	if err != nil {
-		return "", n, r.postOrderError(step, err)
+		return "", n, r.stepError(kindPostOrder, step, err)
 	}
 	return messages.StatusDone, n, r.record(ctx, step, messages.StatusDone, n, start, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
 }
@@ -155,12 +147,12 @@ func (r *run) activationCode(ctx context.Context) (int, error) {
 	start := r.saga.now()
 	res := r.st.Order.Result
 	var code partnerclient.ActivationCode
-	// A new PBX's code may not exist yet right after the order: "not found" is retried here.
-	canRetry := func(err error) bool {
-		return errors.Is(err, errNoCodeYet) || errors.Is(err, partnerclient.ErrNotFound) || retryable(err)
-	}
-	n, err := r.saga.do(ctx, step, r.obs, canRetry, func(ctx context.Context) error {
+	n, err := r.do(ctx, kindPostOrder, step, func(ctx context.Context) error {
 		c, err := r.saga.Partner.ActivationCode(ctx, r.productID(), res.ProductNo)
+		if errors.Is(err, partnerclient.ErrNotFound) {
+			// A new PBX's code may not exist yet right after the order: pending, not absent.
+			return fmt.Errorf("%w: %w", errNoCodeYet, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -171,26 +163,11 @@ func (r *run) activationCode(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return n, r.postOrderError(step, err)
+		return n, r.stepError(kindPostOrder, step, err)
 	}
 	return n, r.record(ctx, step, messages.StatusDone, n, start, func(st *State) {
 		st.Activation = &ActivationStep{Code: code.Code, GenerateTime: code.GenerateTime.Time()}
 	})
-}
-
-// postOrderError keeps retry and stop errors, and turns a permanent answer into post_order_failed.
-func (r *run) postOrderError(step string, err error) error {
-	var se stopError
-	var re *RetryError
-	if errors.As(err, &se) || errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	if accountProblem(err) {
-		return &RetryError{Step: step, Err: err}
-	}
-	res := r.st.Order.Result
-	return failure(step, messages.ReasonPostOrderFailed, res.OrderNo, err,
-		"order %s was placed, but %s failed: %v", res.OrderNo, step, partnerMessage(err))
 }
 
 // Completed returns the completed event for a finished State.

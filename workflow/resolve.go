@@ -94,7 +94,7 @@ func (r *run) resolveProduct(ctx context.Context) (*ProductStep, string, int, er
 	switch {
 	case r.req.ProductNo != "":
 		var found bool
-		n, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
+		n, err := r.do(ctx, kindLookup, step, func(ctx context.Context) error {
 			found = false
 			for page := 1; ; page++ {
 				p, err := r.saga.Partner.ListProducts(ctx, partnerclient.ListProductsParams{
@@ -114,7 +114,7 @@ func (r *run) resolveProduct(ctx context.Context) (*ProductStep, string, int, er
 			}
 		})
 		if err != nil {
-			return nil, "", n, lookupError(step, err)
+			return nil, "", n, r.stepError(kindLookup, step, err)
 		}
 		if !found {
 			return nil, "", n, failure(step, messages.ReasonInvalidRequest, "", nil,
@@ -124,13 +124,13 @@ func (r *run) resolveProduct(ctx context.Context) (*ProductStep, string, int, er
 
 	case r.req.CustomerEmail != "":
 		var users []partnerclient.SubordinateUser
-		n, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
+		n, err := r.do(ctx, kindLookup, step, func(ctx context.Context) error {
 			var err error
 			users, err = r.saga.Partner.SubordinateUsers(ctx)
 			return err
 		})
 		if err != nil {
-			return nil, "", n, lookupError(step, err)
+			return nil, "", n, r.stepError(kindLookup, step, err)
 		}
 		for _, u := range users {
 			if strings.EqualFold(strings.TrimSpace(u.Email), r.req.CustomerEmail) {
@@ -150,13 +150,13 @@ func (r *run) resolveProduct(ctx context.Context) (*ProductStep, string, int, er
 func (r *run) resolvePlan(ctx context.Context) (*PlanStep, int, error) {
 	step := messages.StepResolvePlan
 	var info partnerclient.PurchaseInfo
-	n, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
+	n, err := r.do(ctx, kindLookup, step, func(ctx context.Context) error {
 		var err error
 		info, err = r.saga.Partner.PurchaseInfo(ctx, r.productID(), r.req.ProductNo)
 		return err
 	})
 	if err != nil {
-		return nil, n, lookupError(step, err)
+		return nil, n, r.stepError(kindLookup, step, err)
 	}
 	p, err := matchPlan(info, r.req)
 	if err != nil {
@@ -244,13 +244,13 @@ func planNames(info partnerclient.PurchaseInfo, ids []partnerclient.ID) []string
 func (r *run) resolveBilling(ctx context.Context) (*BillingStep, int, error) {
 	step := messages.StepResolveBilling
 	var contacts []partnerclient.BillingContact
-	n, err := r.saga.do(ctx, step, r.obs, retryable, func(ctx context.Context) error {
+	n, err := r.do(ctx, kindLookup, step, func(ctx context.Context) error {
 		var err error
 		contacts, err = r.saga.Partner.BillingContacts(ctx)
 		return err
 	})
 	if err != nil {
-		return nil, n, lookupError(step, err)
+		return nil, n, r.stepError(kindLookup, step, err)
 	}
 	b, err := matchBilling(contacts, r.req.BillingContact)
 	if err != nil {
@@ -282,27 +282,6 @@ func matchBilling(contacts []partnerclient.BillingContact, ref *messages.Contact
 		}
 	}
 	return nil, fmt.Errorf("billing contact %s not found; available: %s", describeRef(ref.ID, ref.Email), list(emails))
-}
-
-// lookupError maps a lookup's error: a partner "not found" or validation answer means the
-// request names something that does not exist; anything else is retried later (a wrong
-// credential or a partner outage must not fail purchases as if they were invalid).
-func lookupError(step string, err error) error {
-	var re *RetryError
-	if errors.As(err, &re) {
-		return err
-	}
-	var se stopError
-	if errors.As(err, &se) {
-		return err
-	}
-	if errors.Is(err, partnerclient.ErrNotFound) || errors.Is(err, partnerclient.ErrValidation) {
-		return failure(step, messages.ReasonInvalidRequest, "", err, "the partner API refused the lookup: %v", err)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &RetryError{Step: step, Err: err}
-	}
-	return &RetryError{Step: step, Err: err}
 }
 
 func refMatches(id messages.ID, name string, gotID partnerclient.ID, gotName string) bool {
@@ -393,12 +372,4 @@ func parallel(n int, f func(i int)) {
 			panic(p)
 		}
 	}
-}
-
-// accountProblem reports whether err is about the partner account's credentials or access (401,
-// 403) rather than about the request: such errors are retried later instead of failing the
-// purchase, and /readyz reports them.
-func accountProblem(err error) bool {
-	var pe *partnerclient.Error
-	return errors.Is(err, partnerclient.ErrUnauthorized) || errors.As(err, &pe) && pe.StatusCode == 403
 }

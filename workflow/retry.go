@@ -59,12 +59,6 @@ func (b *retryAfterBackOff) NextBackOff() time.Duration {
 	return d
 }
 
-// retryable is the default rule: retry what partnerclient.Classify calls retryable.
-func retryable(err error) bool {
-	o, _ := partnerclient.Classify(err)
-	return o == partnerclient.OutcomeRetryable
-}
-
 // waiter is an error that asks for at least retryAfter before the next attempt.
 type waiter interface {
 	error
@@ -77,9 +71,13 @@ type stopError struct{ err error }
 func (e stopError) Error() string { return e.err.Error() }
 func (e stopError) Unwrap() error { return e.err }
 
-// do runs op with backoff until it succeeds, fails with an error that canRetry rejects, or the
-// policy runs out. It returns the number of attempts, and on exhaustion a *RetryError.
-func (s *Saga) do(ctx context.Context, step string, obs Observer, canRetry func(error) bool, op func(context.Context) error) (int, error) {
+// do runs op, a step of kind k, with backoff until it succeeds, fails with an error that
+// stepErrors does not retry in a step of that kind, or the policy runs out. It returns the
+// number of attempts, and on exhaustion a *RetryError. The caller maps any other error with
+// stepError.
+func (r *run) do(ctx context.Context, k stepKind, step string, op func(context.Context) error) (int, error) {
+	s, obs := r.saga, r.obs
+	canRetry := func(err error) bool { return decide(k, err).retry }
 	p := s.Retry.withDefaults()
 	exp := backoff.NewExponentialBackOff()
 	exp.InitialInterval = p.InitialInterval
