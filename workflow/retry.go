@@ -112,7 +112,7 @@ func (r *run) do(ctx context.Context, k stepKind, step string, op func(context.C
 		return err
 	}
 	notify := func(err error, wait time.Duration) {
-		s.log(ctx).Debug("step retry", stepFields(step, attempt, err, wait)...)
+		r.log.Debug("step retry", stepFields(step, attempt, err, wait)...)
 		retryEvent(ctx, attempt, err, wait)
 		if obs != nil {
 			obs.StepProgress(step, messages.StatusRetrying, attempt, retryMessage(err))

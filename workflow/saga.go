@@ -239,31 +239,68 @@ func (s *Saga) Run(ctx context.Context, req *messages.PurchaseRequest, st *State
 	if obs == nil {
 		obs = ObserverFunc(func(string, string, int, string) {})
 	}
-	r := &run{saga: s, req: *req, st: st, cp: cp, obs: obs}
+	r := &run{saga: s, req: *req, st: st, cp: cp, obs: obs, log: s.log(ctx)}
 	defer r.leaveRound()
 	return asStop(r.run(ctx))
 }
 
-// run runs the steps. A saga waits for its concurrent partner rounds (MaxRounds) here, in a
-// shallow frame, rather than inside the steps: thousands of sagas wait at once, and the less
-// stack each waits on, the more of it the runtime can take back.
+// sagaStep is one step of the saga as run sees it.
+type sagaStep struct {
+	name string
+	// done reports that the State says the step is finished; nil: the step always runs (it
+	// skips what is done inside).
+	done func(*State) bool
+	// round names the step of the *RetryError when the run ends while the step waits for a
+	// concurrent partner round (MaxRounds); "" when the step is not such a round.
+	round string
+	run   func(context.Context) error
+}
+
+// steps are the saga's steps, in order.
+func (r *run) steps() []sagaStep {
+	return []sagaStep{
+		{
+			// The three lookups, concurrently, then the order intent in one checkpoint.
+			name:  "resolve",
+			done:  func(st *State) bool { return st.Order.Result != nil || st.Order.Intent != nil },
+			round: messages.StepResolveProduct,
+			run:   r.resolve,
+		},
+		{
+			// Place the order exactly once, then make sure it succeeded.
+			name: messages.StepCreateOrder,
+			done: func(st *State) bool { return st.Order.Result != nil && orderSettled(st.Order.Result.OrderStatus) },
+			run:  r.order,
+		},
+		{
+			// The SN, then auto-renewal and the activation code, concurrently; each skips
+			// what the State holds.
+			name:  "post_order",
+			round: messages.StepEnableRenewal,
+			run:   r.postOrder,
+		},
+	}
+}
+
+// run runs the steps, skipping those the State says are done. A saga waits for its concurrent
+// partner rounds (MaxRounds) here, in a shallow frame, rather than inside the steps: thousands
+// of sagas wait at once, and the less stack each waits on, the more of it the runtime can take
+// back.
 func (r *run) run(ctx context.Context) error {
-	st := r.st
-	if st.Order.Result == nil && st.Order.Intent == nil {
-		if err := r.enterRound(ctx, messages.StepResolveProduct); err != nil {
+	for _, s := range r.steps() {
+		if s.done != nil && s.done(r.st) {
+			continue
+		}
+		if s.round != "" {
+			if err := r.enterRound(ctx, s.round); err != nil {
+				return err
+			}
+		}
+		if err := s.run(ctx); err != nil {
 			return err
 		}
-		if err := r.resolve(ctx); err != nil {
-			return err
-		}
 	}
-	if err := r.order(ctx); err != nil {
-		return err
-	}
-	if err := r.enterRound(ctx, messages.StepEnableRenewal); err != nil {
-		return err
-	}
-	return r.postOrder(ctx)
+	return nil
 }
 
 // run is one execution of the saga.
@@ -273,7 +310,8 @@ type run struct {
 	st   *State
 	cp   Checkpointer
 	obs  Observer
-	mu   sync.Mutex // serialises State changes and checkpoints of concurrent steps
+	log  *zap.Logger // Saga.Logger, or the one WithLogger put in Run's context
+	mu   sync.Mutex  // serialises State changes and checkpoints of concurrent steps
 
 	// inRound is set between enterRound and leaveRound.
 	inRound bool
