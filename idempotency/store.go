@@ -252,6 +252,9 @@ func (s *Store) Get(ctx context.Context, key string) (Record, error) {
 // List returns all records, ordered by key. It reads the whole bucket, so it is meant for
 // operator tools, not for the request path.
 func (s *Store) List(ctx context.Context) ([]Record, error) {
+	// The watcher's subscription lives until its context ends, not only until Stop.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("idempotency: list: %w", err)

@@ -69,7 +69,8 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "fulfil events: %v\n", err)
 		return exitFailed
 	}
-	go func() { <-ctx.Done(); it.Stop() }()
+	stopOnDone := context.AfterFunc(ctx, it.Stop)
+	defer stopOnDone()
 	for {
 		m, err := it.Next()
 		if err != nil {

@@ -49,6 +49,7 @@ func TestReadyzStoreCannotWrite(t *testing.T) {
 	if err := w.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(w.ControlGuard().Stop) // Setup starts the pause-flag watch; only Run would stop it
 	addr := freePort(t)
 	hs, err := startHTTP(addr, false, http.NotFoundHandler(), readiness(env, client, w), zap.NewNop())
 	if err != nil {

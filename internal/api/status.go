@@ -303,6 +303,9 @@ func (r *Reader) Wait(ctx context.Context, key string) (Purchase, error) {
 
 // watch returns when key's record has ended, when its watcher stops, or when ctx ends.
 func (r *Reader) watch(ctx context.Context, sagas jetstream.KeyValue, key string) {
+	// The watcher's subscription lives until its context ends, not only until Stop.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	w, err := sagas.Watch(ctx, idempotency.EncodeKey(key), jetstream.IgnoreDeletes())
 	if err != nil {
 		select {

@@ -92,7 +92,10 @@ func (c *Control) purgeOldSpend(ctx context.Context, day string) {
 		return
 	}
 	oldest := spendDay(t.AddDate(0, 0, -spendKeep))
-	lister, err := c.kv.ListKeysFiltered(ctx, spendKeyPrefix+"*")
+	// The lister's subscription lives until its context ends, not only until Stop.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lister, err := c.kv.ListKeysFiltered(lctx, spendKeyPrefix+"*")
 	if err != nil {
 		return
 	}
