@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/workflow"
@@ -66,4 +69,56 @@ func (l *leaseGuard) finish(ctx context.Context, st *workflow.State, status idem
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.h.FinishWithState(ctx, state, status, typ, outcome, seq)
+}
+
+// keepInProgress keeps the delivery in progress until stop is called or ctx ends: every
+// AckWait/3 (or a third of the lease's TTL, when shorter) it signals InProgress, so that
+// JetStream does not redeliver the request meanwhile, and, with a lease, renews the lease. A
+// lease another worker took over stops the saga (stopSaga, with idempotency.ErrLeaseLost as
+// the cause) and the keep-alive. It is the only place InProgress is signalled.
+func (d *delivery) keepInProgress(ctx context.Context, lease *leaseGuard, stopSaga context.CancelCauseFunc) (stop func()) {
+	interval := d.w.cfg.AckWait / 3
+	if lease != nil && lease.ttl > 0 && lease.ttl/3 < interval {
+		interval = lease.ttl / 3
+	}
+	// A timer rather than a goroutine per delivery: thousands of sagas in flight cost no
+	// stacks while they wait.
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+	)
+	tick := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || ctx.Err() != nil {
+			// Stopped, or the delivery is over without stopping us (a panic unwound it).
+			stopped = true
+			return
+		}
+		_ = d.msg.InProgress()
+		if lease != nil {
+			err := lease.renew(ctx)
+			switch {
+			case errors.Is(err, idempotency.ErrLeaseLost):
+				if stopSaga != nil {
+					stopSaga(err)
+				}
+				stopped = true
+				return
+			case err != nil && ctx.Err() == nil:
+				d.log.Warn("lease renewal failed", zap.Error(err))
+			}
+		}
+		timer.Reset(interval)
+	}
+	mu.Lock()
+	timer = time.AfterFunc(interval, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock() // waits for a renewal in progress
+		stopped = true
+		timer.Stop()
+		mu.Unlock()
+	}
 }
