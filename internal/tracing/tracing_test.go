@@ -56,7 +56,9 @@ func TestOffWithoutOTELSettings(t *testing.T) {
 	if tr.Enabled() || tr.TracerProvider() != nil {
 		t.Errorf("tracing on without settings: provider %v", tr.TracerProvider())
 	}
-	if _, ok := otel.GetTracerProvider().(*sdktrace.TracerProvider); ok || otel.GetTracerProvider() != before {
+	// Another test of the package may have set a global provider before this one ran (-count):
+	// what matters is that Start with tracing off leaves it as it was.
+	if otel.GetTracerProvider() != before {
 		t.Errorf("the global tracer provider changed while tracing is off")
 	}
 	if err := tr.Shutdown(context.Background()); err != nil {
