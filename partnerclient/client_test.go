@@ -714,6 +714,40 @@ func TestReauthenticateOnce(t *testing.T) {
 			t.Errorf("logins %d refreshes %d business %d, want 1, 1, 2", logins, refreshes, business)
 		}
 	})
+	t.Run("envelope 401 in an HTTP 200", func(t *testing.T) {
+		var calls atomic.Int64
+		f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				// An undocumented code, but the envelope says 401: log in again and repeat.
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"code":"token_expired","detailMessage":"","requestId":"r","result":null,"status":401}`))
+				return
+			}
+			writeEnvelope(w, http.StatusOK, CodeSuccess, "", true)
+		})
+		c := f.client(t)
+		ok, err := c.AutoRenewStatus(context.Background(), 12, "3651E1292455")
+		if err != nil || !ok {
+			t.Fatalf("AutoRenewStatus = %v, %v; want the read repeated after a new login", ok, err)
+		}
+		if logins, refreshes, business := f.counts(); logins+refreshes != 2 || business != 2 {
+			t.Errorf("logins %d refreshes %d business %d, want two token requests and 2 business calls", logins, refreshes, business)
+		}
+	})
+	t.Run("envelope 401 in an HTTP 200 to create order", func(t *testing.T) {
+		f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"code":"token_expired","detailMessage":"","requestId":"r","result":null,"status":401}`))
+		})
+		c := f.client(t)
+		_, err := c.CreateOrder(context.Background(), OrderRequest{})
+		if o, _ := Classify(err); o != OutcomeAccount {
+			t.Errorf("Classify(%v) = %v, want account", err, o)
+		}
+		if _, _, business := f.counts(); business != 1 {
+			t.Errorf("%d create order requests, want 1: an envelope alone never makes fulfil send an order again", business)
+		}
+	})
 	t.Run("refused twice", func(t *testing.T) {
 		f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
 			writeEnvelope(w, http.StatusOK, CodeTokenInvalid, "no", nil)

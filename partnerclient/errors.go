@@ -131,7 +131,13 @@ func (e *Error) Is(target error) bool {
 // authFailure reports whether the server refused the access token, which makes the
 // client re-authenticate once and repeat the call.
 func (e *Error) authFailure() bool {
-	return e.StatusCode == http.StatusUnauthorized || e.Code == CodeTokenInvalid
+	if e.StatusCode == http.StatusUnauthorized || e.Code == CodeTokenInvalid {
+		return true
+	}
+	// An HTTP 200 whose envelope says 401 is believed for reads only: a side-effecting call is
+	// never repeated on the word of an envelope alone (Classify makes it an account problem,
+	// and the saga looks for the order before sending again).
+	return !e.Endpoint.SideEffect() && e.effectiveStatus() == http.StatusUnauthorized
 }
 
 // Retryable reports whether repeating the same call is safe and may succeed, that is
@@ -193,12 +199,14 @@ func (o Outcome) String() string {
 //  3. A redirect (HTTP 3xx, never followed; Err wraps ErrRedirect): Unknown if the call
 //     has a side effect and was Sent (a hostile proxy may have acted), otherwise
 //     Retryable.
-//  4. Effective status 429: Retryable; the caller honours Error.RetryAfter.
+//  4. Effective status 429, or code too_many_requests: Retryable; the caller honours
+//     Error.RetryAfter.
 //  5. Effective status 5xx (also an HTTP 200 whose envelope says 500): Unknown if the call
 //     has a side effect and was Sent, otherwise Retryable.
 //  6. HTTP 2xx whose body or result cannot be decoded, or lacks a field fulfil needs
 //     (Err is set): Unknown if the call has a side effect, otherwise Retryable.
-//  7. An account failure: HTTP 401 or 403, code token_invalid or invalid_client (what
+//  7. An account failure: HTTP 401 or 403, effective status 401, code token_invalid or
+//     invalid_client (what
 //     remains after the client's one re-authentication, bad credentials, or an account
 //     without access; the request was not run): Account.
 //  8. Code parameter_validation_failed: Permanent.
@@ -240,7 +248,7 @@ func Classify(err error) (Outcome, string) {
 		return unknownIfSent("no response")
 	case e.redirect():
 		return unknownIfSent("redirect refused")
-	case s == http.StatusTooManyRequests:
+	case s == http.StatusTooManyRequests || e.Code == CodeTooManyRequests:
 		return OutcomeRetryable, "rate limited"
 	case s >= 500:
 		return unknownIfSent("server error")
@@ -249,7 +257,7 @@ func Classify(err error) (Outcome, string) {
 			return OutcomeUnknown, "undecodable success response"
 		}
 		return OutcomeRetryable, "undecodable response"
-	case e.Is(ErrUnauthorized):
+	case e.Is(ErrUnauthorized) || s == http.StatusUnauthorized:
 		return OutcomeAccount, "unauthorized"
 	case e.StatusCode == http.StatusForbidden:
 		return OutcomeAccount, "forbidden"

@@ -38,6 +38,7 @@ func TestClassify(t *testing.T) {
 		{"3 redirect side effect", &Error{Endpoint: order, StatusCode: 308, Sent: true, Err: redirect}, OutcomeUnknown, "redirect refused after the request was sent"},
 		{"3 bare 3xx side effect", &Error{Endpoint: renewal, StatusCode: 303, Sent: true}, OutcomeUnknown, "redirect refused after the request was sent"},
 		{"4 429 side effect sent", &Error{Endpoint: order, StatusCode: 429, Sent: true}, OutcomeRetryable, "rate limited"},
+		{"4 too_many_requests in a 200 read", &Error{Endpoint: read, StatusCode: 200, Code: CodeTooManyRequests, Sent: true}, OutcomeRetryable, "rate limited"},
 		{"4 envelope 429 read", &Error{Endpoint: read, StatusCode: 200, EnvelopeStatus: 429, Code: CodeTooManyRequests, Sent: true}, OutcomeRetryable, "rate limited"},
 		{"5 503 read", &Error{Endpoint: EndpointPurchaseInfo, StatusCode: 503, Sent: true}, OutcomeRetryable, "server error"},
 		{"5 502 side effect sent", &Error{Endpoint: order, StatusCode: 502, Sent: true}, OutcomeUnknown, "server error after the request was sent"},
