@@ -206,9 +206,8 @@ func (o Outcome) String() string {
 //  6. HTTP 2xx whose body or result cannot be decoded, or lacks a field fulfil needs
 //     (Err is set): Unknown if the call has a side effect, otherwise Retryable.
 //  7. An account failure: HTTP 401 or 403, effective status 401, code token_invalid or
-//     invalid_client (what
-//     remains after the client's one re-authentication, bad credentials, or an account
-//     without access; the request was not run): Account.
+//     invalid_client (what remains after the client's one re-authentication, bad
+//     credentials, or an account without access; the request was not run): Account.
 //  8. Code parameter_validation_failed: Permanent.
 //  9. Code resource_not_found, or effective status 404: Permanent.
 //  10. Effective status 4xx other than 408 and 429 (400, 409, an envelope 403 in a 2xx
