@@ -301,7 +301,6 @@ func (c *Client) send(ctx context.Context, r request) (resp response, err error)
 		e.Err = fmt.Errorf("read body: %w", c.redactErr(err))
 		return resp, e
 	}
-	tapBody(ctx, r.ep, hresp.StatusCode, raw)
 	env, err = decodeEnvelope(raw)
 	if err != nil {
 		e.Err = err

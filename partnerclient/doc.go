@@ -79,22 +79,19 @@
 // answer without it is undecodable, retryable for a lookup and unknown for create order. A
 // value of an unexpected type anywhere else (e.g. planAutoRenewal true instead of 1) is
 // tolerated — left zero, or converted for the 0/1 flags — and recorded: Client.Drift lists
-// it, the logger warns once, and the check below reports it.
+// it, the logger warns once, and `fulfil partner check` reports it (see below).
 //
 // # Checking the assumed shapes
 //
-// Check calls every read-only endpoint once (never CreateOrder or EnableAutoRenewal) and
-// compares each result with the Go type its decoder fills: fields the type does not
-// declare ("unexpected"), fields the response lacks ("missing"), values of an unexpected
-// type in fields the saga does not rely on ("drift", e.g. "product_list:
-// results[].planAutoRenewal: want number, got boolean"), all three warnings, and values
-// whose JSON kind the type cannot take where the saga relies on them ("kind mismatch",
-// e.g. a float ID), an error. `fulfil partner check` runs it with the worker's configuration and prints the
-// report. With CheckOptions.FixtureDir it saves each response, tokens and secret
-// redacted but account data kept, as <endpoint>.json; the package's tests decode every
-// file in testdata/fixtures, so responses captured from the real portal there show at
-// once whether the decoders cope:
+// `fulfil partner check` (package internal/partnercheck) calls every read-only endpoint
+// once with the worker's configuration and compares each answer with the Go type its
+// decoder fills, reporting drift as a warning and a kind mismatch where the saga relies on
+// the value as an error. It sees the answers through the transport of the HTTP client it
+// passes with WithHTTPClient; the client has no hook of its own for it. Responses it saves
+// with --save (tokens and secret redacted, account data kept) are decoded by this
+// package's tests, so answers captured from the real portal show at once whether the
+// decoders cope:
 //
 //	fulfil partner check --save partnerclient/testdata/fixtures
-//	go test ./partnerclient/
+//	go test ./partnerclient/ ./internal/partnercheck/
 package partnerclient

@@ -100,9 +100,9 @@ func TestHelpPageExamples(t *testing.T) {
 	})
 }
 
-// Every help-page example is a success envelope with status 200 whose result fits the
-// decoder's types: no kind mismatch and no drift. Fields the types do not declare are
-// logged.
+// Every help-page example is a success envelope with status 200 whose result its decoder
+// takes. (internal/partnercheck checks that it fits the types: no kind mismatch and no
+// drift.)
 func TestHelpPageExamplesFitTheTypes(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(helpPageDir, "*.json"))
 	if err != nil || len(files) != 4 {
@@ -119,17 +119,8 @@ func TestHelpPageExamplesFitTheTypes(t *testing.T) {
 			if err != nil || env.Code != CodeSuccess || env.Status != http.StatusOK || env.RequestID == "" {
 				t.Fatalf("envelope %+v, %v", env, err)
 			}
-			findings, err := checkBody(ep, body)
-			if err != nil {
+			if err := decodeBody(ep, body); err != nil {
 				t.Fatal(err)
-			}
-			for _, f := range findings {
-				switch f.Kind {
-				case FindingMismatch, FindingDrift:
-					t.Errorf("%s", f)
-				default:
-					t.Logf("%s (warning)", f)
-				}
 			}
 		})
 	}

@@ -101,7 +101,7 @@ func (s driftSink) add(path, want, got string) {
 	}
 }
 
-// fieldTag is what the lenient decoder and the check know of one struct field.
+// fieldTag is what the lenient decoder (and internal/partnercheck) know of one struct field.
 type fieldTag struct {
 	name   string // JSON name
 	index  int
@@ -258,7 +258,7 @@ func kindError(path, want string, raw json.RawMessage) error {
 	return &fieldError{path: path, want: want, got: rawKind(raw)}
 }
 
-// rawKind names the JSON kind of a raw value, as the check does.
+// rawKind names the JSON kind of a raw value, as `fulfil partner check` does.
 func rawKind(raw json.RawMessage) string {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -269,7 +269,7 @@ func rawKind(raw json.RawMessage) string {
 	return jsonKind(v)
 }
 
-// wantOf names the JSON kinds a Go type takes, in the words of the check's findings.
+// wantOf names the JSON kinds a Go type takes, in the words of `fulfil partner check`'s findings.
 func wantOf(t reflect.Type, flag bool) string {
 	switch t {
 	case typeID, typeMillis:
@@ -297,4 +297,50 @@ func wantOf(t reflect.Type, flag bool) string {
 		return "object"
 	}
 	return t.String()
+}
+
+// Types whose decoding is more tolerant than their kind.
+var (
+	typeID         = reflect.TypeFor[ID]()
+	typeMillis     = reflect.TypeFor[Millis]()
+	typeFlexString = reflect.TypeFor[FlexString]()
+)
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// jsonKind names the kind of a decoded JSON value, telling integers from other numbers.
+func jsonKind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case string:
+		if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+			return "numeric string"
+		}
+		return "string"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case json.Number:
+		s := x.String()
+		if strings.ContainsAny(s, ".eE") {
+			return "float"
+		}
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			return "integer out of range"
+		}
+		if strings.HasPrefix(s, "-") {
+			return "negative integer"
+		}
+		return "integer"
+	}
+	return fmt.Sprintf("%T", v)
 }

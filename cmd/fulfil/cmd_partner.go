@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fulfil/fulfil/partnerclient"
+	"github.com/fulfil/fulfil/internal/partnercheck"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
 
@@ -61,13 +61,14 @@ func runPartnerCheck(ctx context.Context, args []string, stdout, stderr io.Write
 		c.partnerSim = false
 		c.partnerURL, c.clientID, c.clientSecret = sim.URL, partnertest.DefaultClientID, partnertest.DefaultClientSecret
 	}
-	client, stop, err := partner(&c, log, nil)
+	rec := partnercheck.NewRecorder(nil)
+	client, stop, err := partner(&c, log, nil, rec.Option())
 	if err != nil {
 		return usageError(stderr, err)
 	}
 	defer stop()
 
-	report, err := client.Check(ctx, partnerclient.CheckOptions{ProductID: *productID, FixtureDir: *save})
+	report, err := partnercheck.Check(ctx, client, rec, partnercheck.Options{ProductID: *productID, FixtureDir: *save})
 	if report != nil {
 		if werr := report.Write(stdout); werr != nil {
 			fmt.Fprintf(stderr, "fulfil partner check: %v\n", werr)

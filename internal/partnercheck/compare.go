@@ -1,16 +1,19 @@
-package partnerclient
+package partnercheck
 
 // Comparison of a response's result with the Go type its decoder fills, and redaction of
-// response bodies, for Check and the fixture tests.
+// response bodies.
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fulfil/fulfil/partnerclient"
 )
 
 // resultShape says how a decoder reads an endpoint's result.
@@ -19,77 +22,111 @@ type resultShape int
 const (
 	shapeObject  resultShape = iota // a JSON object decoded into typ
 	shapePage                       // the paging wrapper, whose results items are typ
-	shapeList                       // a list of typ, as decodeList reads it
+	shapeList                       // a list of typ, as the client's list decoder reads it
 	shapeBoolean                    // a Boolean, or an object holding it (typ)
 )
 
 // resultSpec is what the decoder of one endpoint expects.
 type resultSpec struct {
-	typ    reflect.Type
-	shape  resultShape
-	decode func(json.RawMessage) error // the endpoint's decoder, result discarded
+	typ   reflect.Type
+	shape resultShape
 }
 
-// autoRenewWire and enableWire are the object forms of the Boolean results.
+// The wire forms partnerclient decodes before it fills its own types; they mirror the
+// unexported types of partnerclient/decode.go, tags included.
 type (
+	// tokenWire is Token with an expiresIn that may be a number.
+	tokenWire struct {
+		AccessToken  string                   `json:"token" partner:"strict"`
+		RefreshToken string                   `json:"refreshToken"`
+		TokenHead    string                   `json:"tokenHead"`
+		ExpiresIn    partnerclient.FlexString `json:"expiresIn"`
+	}
+	// pageWire is Page with counters that may be strings.
+	pageWire struct {
+		Count     partnerclient.ID `json:"count" partner:"strict"`
+		PageNo    partnerclient.ID `json:"pageNo" partner:"strict"`
+		PageSize  partnerclient.ID `json:"pageSize" partner:"strict"`
+		Results   json.RawMessage  `json:"results" partner:"strict"`
+		Total     partnerclient.ID `json:"total" partner:"strict"`
+		TotalPage partnerclient.ID `json:"totalPage" partner:"strict"`
+	}
+	// autoRenewWire and enableWire are the object forms of the Boolean results.
 	autoRenewWire struct {
-		AutoRenew FlexString `json:"autoRenew"`
+		AutoRenew partnerclient.FlexString `json:"autoRenew"`
 	}
 	enableWire struct {
-		Result FlexString `json:"result"`
+		Result partnerclient.FlexString `json:"result"`
 	}
 )
 
 // resultSpecs holds every endpoint; a test checks that none is left out.
-var resultSpecs = map[Endpoint]resultSpec{
-	EndpointToken: {reflect.TypeFor[tokenWire](), shapeObject, func(raw json.RawMessage) error {
-		_, _, err := decodeToken(raw, driftSink{})
-		return err
-	}},
-	EndpointProductList:       {reflect.TypeFor[Product](), shapePage, discard(decodeProductPage)},
-	EndpointProductDetails:    {reflect.TypeFor[Product](), shapeObject, discard(decodeProduct)},
-	EndpointPurchaseInfo:      {reflect.TypeFor[PurchaseInfo](), shapeObject, discard(decodePurchaseInfo)},
-	EndpointBillingContacts:   {reflect.TypeFor[BillingContact](), shapeList, discard(decodeBillingContacts)},
-	EndpointSubordinateUsers:  {reflect.TypeFor[SubordinateUser](), shapeList, discard(decodeSubordinateUsers)},
-	EndpointCreateOrder:       {reflect.TypeFor[OrderResult](), shapeObject, discard(decodeOrderResult)},
-	EndpointOrderList:         {reflect.TypeFor[OrderSummary](), shapePage, discard(decodeOrderPage)},
-	EndpointOrderDetails:      {reflect.TypeFor[OrderDetails](), shapeObject, discard(decodeOrderDetails)},
-	EndpointAutoRenewStatus:   {reflect.TypeFor[autoRenewWire](), shapeBoolean, discard(decodeAutoRenewStatus)},
-	EndpointEnableAutoRenewal: {reflect.TypeFor[enableWire](), shapeBoolean, discard(decodeEnableAutoRenewal)},
-	EndpointActivationCode:    {reflect.TypeFor[ActivationCode](), shapeObject, discard(decodeActivationCode)},
+var resultSpecs = map[partnerclient.Endpoint]resultSpec{
+	partnerclient.EndpointToken:             {reflect.TypeFor[tokenWire](), shapeObject},
+	partnerclient.EndpointProductList:       {reflect.TypeFor[partnerclient.Product](), shapePage},
+	partnerclient.EndpointProductDetails:    {reflect.TypeFor[partnerclient.Product](), shapeObject},
+	partnerclient.EndpointPurchaseInfo:      {reflect.TypeFor[partnerclient.PurchaseInfo](), shapeObject},
+	partnerclient.EndpointBillingContacts:   {reflect.TypeFor[partnerclient.BillingContact](), shapeList},
+	partnerclient.EndpointSubordinateUsers:  {reflect.TypeFor[partnerclient.SubordinateUser](), shapeList},
+	partnerclient.EndpointCreateOrder:       {reflect.TypeFor[partnerclient.OrderResult](), shapeObject},
+	partnerclient.EndpointOrderList:         {reflect.TypeFor[partnerclient.OrderSummary](), shapePage},
+	partnerclient.EndpointOrderDetails:      {reflect.TypeFor[partnerclient.OrderDetails](), shapeObject},
+	partnerclient.EndpointAutoRenewStatus:   {reflect.TypeFor[autoRenewWire](), shapeBoolean},
+	partnerclient.EndpointEnableAutoRenewal: {reflect.TypeFor[enableWire](), shapeBoolean},
+	partnerclient.EndpointActivationCode:    {reflect.TypeFor[partnerclient.ActivationCode](), shapeObject},
 }
 
-func discard[T any](decode func(json.RawMessage, driftSink) (T, error)) func(json.RawMessage) error {
-	return func(raw json.RawMessage) error {
-		_, err := decode(raw, driftSink{})
-		return err
+// listKeys are the keys under which a list result may be wrapped, as partnerclient's list
+// decoder looks for them.
+var listKeys = []string{"results", "list", "records", "items", "data", "rows"}
+
+// envelope is the part of a response body the check reads.
+type envelope struct {
+	Code      partnerclient.FlexString `json:"code"`
+	RequestID string                   `json:"-"`
+	ReqID     partnerclient.FlexString `json:"requestId"`
+	Result    json.RawMessage          `json:"result"`
+}
+
+// decodeEnvelope decodes a response body. It fails unless the body is a JSON object.
+func decodeEnvelope(body []byte) (envelope, error) {
+	var env envelope
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return env, errors.New("body is not a JSON object")
 	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	env.RequestID = string(env.ReqID)
+	return env, nil
 }
 
-// checkBody decodes a whole response body of ep as the client would and compares its
-// result with the decoder's Go type. It fails when the body is not a success envelope
-// or the decoder rejects the result.
-func checkBody(ep Endpoint, body []byte) ([]Finding, error) {
-	spec, ok := resultSpecs[ep]
-	if !ok {
+// isNull reports whether raw is absent or JSON null.
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+}
+
+// checkBody compares the result of a whole response body of ep with the decoder's Go
+// type. It fails when the body is not a success envelope.
+func checkBody(ep partnerclient.Endpoint, body []byte) ([]Finding, error) {
+	if _, ok := resultSpecs[ep]; !ok {
 		return nil, fmt.Errorf("no decoder for endpoint %q", ep)
 	}
 	env, err := decodeEnvelope(body)
 	if err != nil {
 		return nil, err
 	}
-	if env.Code != CodeSuccess {
-		return nil, fmt.Errorf("envelope code %q, want %q", env.Code, CodeSuccess)
-	}
-	if err := spec.decode(env.Result); err != nil {
-		return compareResult(ep, env.Result), err
+	if string(env.Code) != partnerclient.CodeSuccess {
+		return nil, fmt.Errorf("envelope code %q, want %q", env.Code, partnerclient.CodeSuccess)
 	}
 	return compareResult(ep, env.Result), nil
 }
 
 // compareResult compares a result of ep with the Go type its decoder fills. Findings are
 // sorted by path and appear once however many list items share them.
-func compareResult(ep Endpoint, raw json.RawMessage) []Finding {
+func compareResult(ep partnerclient.Endpoint, raw json.RawMessage) []Finding {
 	spec, ok := resultSpecs[ep]
 	if !ok || isNull(raw) {
 		return nil
@@ -145,7 +182,7 @@ func (c *comparer) mismatch(path, want string, v any, strict bool) {
 	c.add(Finding{Kind: kind, Path: path, Want: want, Got: jsonKind(v)})
 }
 
-// list compares the items of a list result as decodeList finds them: an array, an
+// list compares the items of a list result as the client's list decoder finds them: an array, an
 // object wrapping one, a single object, or null.
 func (c *comparer) list(path string, v any, item reflect.Type) {
 	switch x := v.(type) {
@@ -165,7 +202,7 @@ func (c *comparer) list(path string, v any, item reflect.Type) {
 	}
 }
 
-// wrappedListValue is wrappedList on a decoded object.
+// wrappedListValue finds a list wrapped in a decoded object, as the client does.
 func wrappedListValue(obj map[string]any) (string, any, bool) {
 	isList := func(v any) bool {
 		_, arr := v.([]any)
@@ -188,15 +225,15 @@ func wrappedListValue(obj map[string]any) (string, any, bool) {
 
 // Types whose decoding is more tolerant than their kind.
 var (
-	typeID         = reflect.TypeFor[ID]()
-	typeMillis     = reflect.TypeFor[Millis]()
-	typeFlexString = reflect.TypeFor[FlexString]()
+	typeID         = reflect.TypeFor[partnerclient.ID]()
+	typeMillis     = reflect.TypeFor[partnerclient.Millis]()
+	typeFlexString = reflect.TypeFor[partnerclient.FlexString]()
 	typeRaw        = reflect.TypeFor[json.RawMessage]()
 )
 
 // value compares a decoded JSON value (numbers as json.Number) with the Go type t. null
 // fits every type: it decodes as the zero value. strict says whether the saga relies on
-// the value (see decodeLenient): a misfit there is a kind mismatch, elsewhere drift.
+// the value (partner:"strict"): a misfit there is a kind mismatch, elsewhere drift.
 func (c *comparer) value(path string, v any, t reflect.Type, strict bool) {
 	if v == nil || t == typeRaw {
 		return
@@ -468,4 +505,25 @@ func replaceSecrets(s string, secrets []string) string {
 		s = strings.ReplaceAll(s, secret, redacted)
 	}
 	return s
+}
+
+// flagValue reads an Integer 0/1 switch as partnerclient does: a number, a numeric string,
+// or a Boolean.
+func flagValue(raw json.RawMessage) (int64, bool) {
+	raw = bytes.TrimSpace(raw)
+	s := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, false
+		}
+		s = strings.TrimSpace(s)
+	}
+	switch s {
+	case "true":
+		return 1, true
+	case "false":
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }

@@ -1,4 +1,23 @@
-package partnerclient
+// Package partnercheck checks the partner API's answers against the decoders of
+// partnerclient: `fulfil partner check`.
+//
+// Check calls every read-only endpoint once (never CreateOrder or EnableAutoRenewal) and
+// compares each result with the Go type its decoder fills: fields the type does not
+// declare ("unexpected"), fields the response lacks ("missing"), values of an unexpected
+// type in fields the saga does not rely on ("drift", e.g. "product_list:
+// results[].planAutoRenewal: want number, got boolean"), all three warnings, and values
+// whose JSON kind the type cannot take where the saga relies on them ("kind mismatch", e.g.
+// a float ID), an error. It sees the raw answers through a Recorder, the transport of the
+// client's HTTP client; partnerclient itself knows nothing of the check.
+//
+// With Options.FixtureDir it saves each response, tokens and secret redacted but account
+// data kept, as <endpoint>.json; partnerclient's tests decode every file in its
+// testdata/fixtures (and this package's tests compare them with the types), so responses
+// captured from the real portal there show at once whether the decoders cope:
+//
+//	fulfil partner check --save partnerclient/testdata/fixtures
+//	go test ./partnerclient/ ./internal/partnercheck/
+package partnercheck
 
 import (
 	"bytes"
@@ -10,15 +29,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"text/tabwriter"
+
+	"github.com/fulfil/fulfil/partnerclient"
 )
 
 // defaultCheckProductID is P-Series Software Edition.
 const defaultCheckProductID = 12
 
-// CheckOptions configures Check.
-type CheckOptions struct {
+// Options configures Check.
+type Options struct {
 	// ProductID is the product whose licences and plans are read (default 12, P-Series
 	// Software Edition).
 	ProductID int64
@@ -28,23 +48,23 @@ type CheckOptions struct {
 	FixtureDir string
 }
 
-// CheckReport is the outcome of Check: one EndpointCheck per endpoint, in AllEndpoints
-// order, side-effecting endpoints included as skipped.
-type CheckReport struct {
+// Report is the outcome of Check: one EndpointCheck per endpoint, in
+// partnerclient.AllEndpoints order, side-effecting endpoints included as skipped.
+type Report struct {
 	ProductID int64
 	Endpoints []EndpointCheck
 }
 
 // EndpointCheck is the check of one endpoint.
 type EndpointCheck struct {
-	Endpoint Endpoint
+	Endpoint partnerclient.Endpoint
 	// Skipped says why the endpoint was not called: it has a side effect, or there was
 	// nothing to look up. The fields below are empty then.
 	Skipped    string
 	StatusCode int    // HTTP status of the last response, 0 if none
 	RequestID  string // envelope requestId
 	// Err is the call's failure: a transport error, a non-"success" code, or a result
-	// its decoder rejects. Like every *Error it holds no secret.
+	// its decoder rejects. Like every *partnerclient.Error it holds no secret.
 	Err error
 	// Findings compare the result with the Go type its decoder fills.
 	Findings []Finding
@@ -66,7 +86,7 @@ const (
 	FindingMismatch   FindingKind = "kind mismatch" // a JSON value the Go type does not fit, where the saga relies on it
 	// FindingDrift is a value of an unexpected type in a field the saga does not rely on:
 	// the decoder leaves it zero (or converts it, e.g. true for an Integer 0/1 flag) and
-	// records it (see Drift).
+	// records it (see partnerclient.Client.Drift).
 	FindingDrift FindingKind = "drift"
 )
 
@@ -129,7 +149,7 @@ func (e EndpointCheck) fields(kind FindingKind) string {
 
 // OK reports whether every call made succeeded and no value had a kind its Go type does
 // not fit. Skipped endpoints and unexpected or missing fields do not count.
-func (r *CheckReport) OK() bool {
+func (r *Report) OK() bool {
 	for _, e := range r.Endpoints {
 		if s := e.Status(); s != "ok" && s != "skipped" {
 			return false
@@ -141,7 +161,7 @@ func (r *CheckReport) OK() bool {
 // Write prints the report as a table (endpoint, status, request_id, unexpected fields,
 // missing fields), then the reason of every skip, failure and kind mismatch, then a
 // verdict. It returns the first write error.
-func (r *CheckReport) Write(w io.Writer) error {
+func (r *Report) Write(w io.Writer) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Partner API check, product %d\n\n", r.ProductID)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -190,16 +210,19 @@ func (r *CheckReport) Write(w io.Writer) error {
 	return err
 }
 
-// Check calls every read-only endpoint once with the client's credentials and compares
-// each result with the Go type its decoder fills, to test the response shapes the
-// documentation leaves out (docs/partner-api.md) against the real API. It never calls
-// CreateOrder or EnableAutoRenewal.
+// Check calls every read-only endpoint once with c's credentials and compares each result
+// with the Go type its decoder fills, to test the response shapes the documentation leaves
+// out (docs/partner-api.md) against the real API. It never calls CreateOrder or
+// EnableAutoRenewal.
 //
-// It logs in (a new token), lists the licences of opts.ProductID, reads the details,
-// activation code and auto-renewal status of the first licence listed, the purchase
-// info of the product, the billing contacts, the subordinate users, the order list and
-// the details of the first order listed. Requests go through the same path as every
-// call (rate limit, User-Agent, token refresh).
+// c must be new, created with rec.Option() (or partnerclient.WithHTTPClient and a client
+// whose Transport is rec), so that rec sees every answer c reads, as c read it; the
+// requests go through the same path as every call (rate limit, User-Agent, token refresh).
+//
+// It logs in (c's first call: a new token), lists the licences of opts.ProductID, reads
+// the details, activation code and auto-renewal status of the first licence listed, the
+// purchase info of the product, the billing contacts, the subordinate users, the order
+// list and the details of the first order listed.
 //
 // A failed call is reported in its EndpointCheck and does not stop the check. With
 // opts.FixtureDir set, each successful body is written to <dir>/<endpoint>.json after
@@ -208,60 +231,62 @@ func (r *CheckReport) Write(w io.Writer) error {
 // addresses, names, companies, serial numbers) is kept, so review fixtures before
 // committing them.
 //
-// Check returns an error wrapping ErrMissingCredentials without credentials, one
-// wrapping ErrInvalidOption for a negative product ID, and an error when the fixture
+// Check returns an error wrapping partnerclient.ErrMissingCredentials without
+// credentials, one wrapping partnerclient.ErrInvalidOption for a negative product ID, an
+// error when rec has seen an answer already (c is not new) and an error when the fixture
 // directory cannot be created; a fixture that cannot be written gives the report and an
 // error.
-func (c *Client) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
-	if !c.hasCredentials() {
-		return nil, fmt.Errorf("partner check: %w", ErrMissingCredentials)
-	}
+func Check(ctx context.Context, c *partnerclient.Client, rec *Recorder, opts Options) (*Report, error) {
 	if opts.ProductID < 0 {
-		return nil, invalid("product ID %d", opts.ProductID)
+		return nil, fmt.Errorf("partner check: product ID %d: %w", opts.ProductID, partnerclient.ErrInvalidOption)
+	}
+	if c == nil || rec == nil {
+		return nil, fmt.Errorf("partner check: no client or recorder: %w", partnerclient.ErrInvalidOption)
+	}
+	if rec.len() > 0 {
+		return nil, errors.New("partner check: the client has been used; Check needs a new one")
 	}
 	if opts.FixtureDir != "" {
 		if err := os.MkdirAll(opts.FixtureDir, 0o750); err != nil {
 			return nil, fmt.Errorf("partner check: fixture directory: %w", err)
 		}
 	}
-	k := &checker{c: c, dir: opts.FixtureDir, report: &CheckReport{ProductID: cmp.Or(opts.ProductID, defaultCheckProductID)}}
-	k.run(ctx)
+	k := &checker{c: c, rec: rec, dir: opts.FixtureDir, report: &Report{ProductID: cmp.Or(opts.ProductID, defaultCheckProductID)}}
+	if err := k.run(ctx); err != nil {
+		return nil, err
+	}
 	return k.report, errors.Join(k.writeErrs...)
 }
 
 // checker runs one Check.
 type checker struct {
-	c         *Client
+	c         *partnerclient.Client
+	rec       *Recorder
 	dir       string
-	report    *CheckReport
-	tokens    []string // tokens seen in the token response, redacted everywhere
+	report    *Report
 	writeErrs []error
 }
 
-func (k *checker) run(ctx context.Context) {
+func (k *checker) run(ctx context.Context) error {
 	c, id := k.c, k.report.ProductID
-	var product *Product
-	var order *OrderSummary
+	var product *partnerclient.Product
+	var order *partnerclient.OrderSummary
 	noProduct, noOrder := "the product list was not read", "the order list was not read"
-	for _, ep := range AllEndpoints {
+	for _, ep := range partnerclient.AllEndpoints {
 		if ep.SideEffect() {
 			k.skip(ep, "has a side effect; never called by the check")
 			continue
 		}
 		switch ep {
-		case EndpointToken:
+		case partnerclient.EndpointToken:
+			// The client is new (Check made sure), so this logs in.
+			err := k.call(ctx, ep, c.Authenticate)
+			if errors.Is(err, partnerclient.ErrMissingCredentials) {
+				return fmt.Errorf("partner check: %w", partnerclient.ErrMissingCredentials)
+			}
+		case partnerclient.EndpointProductList:
 			k.call(ctx, ep, func(ctx context.Context) error {
-				ctx, cancel := c.withTimeout(ctx)
-				defer cancel()
-				t, err := c.login(ctx)
-				if err == nil {
-					k.tokens = append(k.tokens, t.access, t.refresh)
-				}
-				return err
-			})
-		case EndpointProductList:
-			k.call(ctx, ep, func(ctx context.Context) error {
-				page, err := c.ListProducts(ctx, ListProductsParams{ProductID: id})
+				page, err := c.ListProducts(ctx, partnerclient.ListProductsParams{ProductID: id})
 				if err == nil {
 					noProduct = "no licence in the product list"
 					if len(page.Results) > 0 {
@@ -270,7 +295,7 @@ func (k *checker) run(ctx context.Context) {
 				}
 				return err
 			})
-		case EndpointProductDetails, EndpointActivationCode, EndpointAutoRenewStatus:
+		case partnerclient.EndpointProductDetails, partnerclient.EndpointActivationCode, partnerclient.EndpointAutoRenewStatus:
 			if product == nil || product.ProductNo == "" {
 				k.skip(ep, noProduct)
 				continue
@@ -279,33 +304,33 @@ func (k *checker) run(ctx context.Context) {
 			k.call(ctx, ep, func(ctx context.Context) error {
 				var err error
 				switch ep {
-				case EndpointProductDetails:
+				case partnerclient.EndpointProductDetails:
 					_, err = c.ProductDetails(ctx, id, sn)
-				case EndpointActivationCode:
+				case partnerclient.EndpointActivationCode:
 					_, err = c.ActivationCode(ctx, id, sn)
 				default:
 					_, err = c.AutoRenewStatus(ctx, id, sn)
 				}
 				return err
 			})
-		case EndpointPurchaseInfo:
+		case partnerclient.EndpointPurchaseInfo:
 			k.call(ctx, ep, func(ctx context.Context) error {
 				_, err := c.PurchaseInfo(ctx, id, "")
 				return err
 			})
-		case EndpointBillingContacts:
+		case partnerclient.EndpointBillingContacts:
 			k.call(ctx, ep, func(ctx context.Context) error {
 				_, err := c.BillingContacts(ctx)
 				return err
 			})
-		case EndpointSubordinateUsers:
+		case partnerclient.EndpointSubordinateUsers:
 			k.call(ctx, ep, func(ctx context.Context) error {
 				_, err := c.SubordinateUsers(ctx)
 				return err
 			})
-		case EndpointOrderList:
+		case partnerclient.EndpointOrderList:
 			k.call(ctx, ep, func(ctx context.Context) error {
-				page, err := c.ListOrders(ctx, ListOrdersParams{})
+				page, err := c.ListOrders(ctx, partnerclient.ListOrdersParams{})
 				if err == nil {
 					noOrder = "no order in the order list"
 					if len(page.Results) > 0 {
@@ -314,7 +339,7 @@ func (k *checker) run(ctx context.Context) {
 				}
 				return err
 			})
-		case EndpointOrderDetails:
+		case partnerclient.EndpointOrderDetails:
 			ref := ""
 			if order != nil {
 				ref = order.OrderNo
@@ -334,28 +359,30 @@ func (k *checker) run(ctx context.Context) {
 			k.skip(ep, "not known to the check")
 		}
 	}
+	return nil
 }
 
-func (k *checker) skip(ep Endpoint, why string) {
+func (k *checker) skip(ep partnerclient.Endpoint, why string) {
 	k.report.Endpoints = append(k.report.Endpoints, EndpointCheck{Endpoint: ep, Skipped: why})
 }
 
-// call runs fn with a tap on ep's response body and records the outcome.
-func (k *checker) call(ctx context.Context, ep Endpoint, fn func(context.Context) error) {
-	tap := &rawTap{ep: ep}
-	err := fn(context.WithValue(ctx, rawTapKey{}, tap))
-	status, body := tap.get()
+// call runs fn, records the outcome with the last answer of ep the recorder saw meanwhile,
+// and returns fn's error.
+func (k *checker) call(ctx context.Context, ep partnerclient.Endpoint, fn func(context.Context) error) error {
+	mark := k.rec.len()
+	err := fn(ctx)
+	status, body := k.rec.last(mark, ep)
 	e := EndpointCheck{Endpoint: ep, StatusCode: status, Err: err}
-	var ae *Error
+	var ae *partnerclient.Error
 	if errors.As(err, &ae) {
 		e.RequestID = ae.RequestID
 	}
 	if body != nil {
 		if env, envErr := decodeEnvelope(body); envErr == nil {
-			e.RequestID = string(env.RequestID)
+			e.RequestID = env.RequestID
 		}
 		e.Findings, _ = checkBody(ep, body) // err already says why the body was refused
-		e.Body = redactBody(body, ep == EndpointToken, append(k.c.secrets(), k.tokens...))
+		e.Body = redactBody(body, ep == partnerclient.EndpointToken, k.rec.secrets())
 		if err == nil && k.dir != "" {
 			path := filepath.Join(k.dir, string(ep)+".json")
 			if werr := os.WriteFile(path, e.Body, 0o600); werr != nil {
@@ -366,34 +393,5 @@ func (k *checker) call(ctx context.Context, ep Endpoint, fn func(context.Context
 		}
 	}
 	k.report.Endpoints = append(k.report.Endpoints, e)
-}
-
-// rawTap receives the body of the last response of one endpoint sent with a context
-// holding it (under rawTapKey); Check uses it to see what the decoders saw. Token
-// requests may run on another goroutine, hence the lock.
-type rawTap struct {
-	ep Endpoint
-
-	mu     sync.Mutex
-	status int
-	body   []byte
-}
-
-type rawTapKey struct{}
-
-// tapBody hands a response body to the context's rawTap, if it watches ep.
-func tapBody(ctx context.Context, ep Endpoint, status int, body []byte) {
-	t, ok := ctx.Value(rawTapKey{}).(*rawTap)
-	if !ok || t.ep != ep {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.status, t.body = status, bytes.Clone(body)
-}
-
-func (t *rawTap) get() (int, []byte) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.status, t.body
+	return err
 }

@@ -1,10 +1,12 @@
-package partnerclient
+package partnercheck
 
 import (
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fulfil/fulfil/partnerclient"
 )
 
 func unexpected(path string) Finding { return Finding{Kind: FindingUnexpected, Path: path} }
@@ -24,23 +26,23 @@ const (
 func TestCompareResult(t *testing.T) {
 	tests := []struct {
 		name string
-		ep   Endpoint
+		ep   partnerclient.Endpoint
 		give string
 		want []Finding
 	}{
-		{"exact object", EndpointActivationCode, allCode, nil},
-		{"null result", EndpointActivationCode, `null`, nil},
-		{"numeric string and null fit", EndpointActivationCode, `{"code":null,"generateTime":"17"}`, nil},
-		{"extra field", EndpointActivationCode, `{"code":"A","generateTime":1,"expireTime":2}`,
+		{"exact object", partnerclient.EndpointActivationCode, allCode, nil},
+		{"null result", partnerclient.EndpointActivationCode, `null`, nil},
+		{"numeric string and null fit", partnerclient.EndpointActivationCode, `{"code":null,"generateTime":"17"}`, nil},
+		{"extra field", partnerclient.EndpointActivationCode, `{"code":"A","generateTime":1,"expireTime":2}`,
 			[]Finding{unexpected("expireTime")}},
-		{"missing field", EndpointActivationCode, `{"code":"A"}`, []Finding{missing("generateTime")}},
-		{"float time is drift", EndpointActivationCode, `{"code":"A","generateTime":1.5}`,
+		{"missing field", partnerclient.EndpointActivationCode, `{"code":"A"}`, []Finding{missing("generateTime")}},
+		{"float time is drift", partnerclient.EndpointActivationCode, `{"code":"A","generateTime":1.5}`,
 			[]Finding{drift("generateTime", wantID, "float")}},
-		{"number for a string", EndpointActivationCode, `{"code":7,"generateTime":1}`,
+		{"number for a string", partnerclient.EndpointActivationCode, `{"code":7,"generateTime":1}`,
 			[]Finding{mismatch("code", "string", "integer")}},
-		{"object for the result", EndpointActivationCode, `["A"]`,
+		{"object for the result", partnerclient.EndpointActivationCode, `["A"]`,
 			[]Finding{mismatch("", "object", "array")}},
-		{"nested struct and slice", EndpointOrderDetails,
+		{"nested struct and slice", partnerclient.EndpointOrderDetails,
 			`{"basicInformation":{"productId":"12","productName":"P","productNo":"S"},` +
 				`"orderInformation":{"id":1.0,"orderNo":"Z","orderStatus":"succeed","poNumber":"P","createTime":1,` +
 				`"operationType":"x","transactionNo":"T","instanceId":{}},` +
@@ -54,11 +56,11 @@ func TestCompareResult(t *testing.T) {
 				unexpected("orderSummary.serviceList[].price"),
 				mismatch("orderSummary.serviceList[].quantity", "integer", "numeric string"),
 			}},
-		{"omitempty field may be absent; missing nested struct reported once", EndpointOrderDetails,
+		{"omitempty field may be absent; missing nested struct reported once", partnerclient.EndpointOrderDetails,
 			`{"basicInformation":{"productId":12,"productName":"P","productNo":"S"},"billingInformation":null,` +
 				`"orderSummary":{"serviceList":[]}}`,
 			[]Finding{missing("orderInformation")}},
-		{"page counters as strings, items deduplicated", EndpointOrderList,
+		{"page counters as strings, items deduplicated", partnerclient.EndpointOrderList,
 			`{"count":"2","pageNo":"1","pageSize":"25","total":"2","totalPage":"1","results":[` +
 				`{"id":1,"orderNo":"A","orderStatus":"s","createTime":1,"currencyCode":"USD","customReferenceNo":"",` +
 				`"invoiceNo":"","productId":12,"productNo":"S","operationType":"o","extra":1},` +
@@ -69,29 +71,29 @@ func TestCompareResult(t *testing.T) {
 				mismatch("results[].id", wantID, "float"),
 				missing("results[].poNumber"),
 			}},
-		{"page with a wrapped list", EndpointProductList, `{"count":0,"pageNo":1,"pageSize":25,"total":0,"totalPage":0,"results":{"list":["x"]}}`,
+		{"page with a wrapped list", partnerclient.EndpointProductList, `{"count":0,"pageNo":1,"pageSize":25,"total":0,"totalPage":0,"results":{"list":["x"]}}`,
 			[]Finding{mismatch("results.list[]", "object", "string")}},
-		{"list as an array", EndpointBillingContacts,
+		{"list as an array", partnerclient.EndpointBillingContacts,
 			`[{"billingContactId":1,"emailAddress":"a","company":"c","firstName":"f","lastName":"l","country":"x","city":"y"}]`,
 			[]Finding{unexpected("[].city")}},
-		{"list wrapped in an object", EndpointSubordinateUsers,
+		{"list wrapped in an object", partnerclient.EndpointSubordinateUsers,
 			`{"records":[{"partnerId":"1","email":"a","company":"c","firstName":"f","lastName":"l","userType":"u","country":"x"}],"size":1}`,
 			nil},
-		{"list as a single object", EndpointBillingContacts, `{"billingContactId":1e3}`,
+		{"list as a single object", partnerclient.EndpointBillingContacts, `{"billingContactId":1e3}`,
 			[]Finding{
 				mismatch("billingContactId", wantID, "float"),
 				missing("company"), missing("country"), missing("emailAddress"), missing("firstName"), missing("lastName"),
 			}},
-		{"list of the wrong kind", EndpointBillingContacts, `"none"`, []Finding{mismatch("", "array or object", "string")}},
-		{"Boolean as a value", EndpointAutoRenewStatus, `true`, nil},
-		{"Boolean in an object", EndpointAutoRenewStatus, `{"autoRenew":"true","productNo":"S"}`, []Finding{unexpected("productNo")}},
-		{"list of IDs", EndpointPurchaseInfo,
+		{"list of the wrong kind", partnerclient.EndpointBillingContacts, `"none"`, []Finding{mismatch("", "array or object", "string")}},
+		{"Boolean as a value", partnerclient.EndpointAutoRenewStatus, `true`, nil},
+		{"Boolean in an object", partnerclient.EndpointAutoRenewStatus, `{"autoRenew":"true","productNo":"S"}`, []Finding{unexpected("productNo")}},
+		{"list of IDs", partnerclient.EndpointPurchaseInfo,
 			`{"offeringId":5012,"productId":12,"productName":"P","planList":[],"serviceList":[{"serviceId":"1","serviceName":"s",` +
 				`"purchaseType":"p","connectionPlanIds":["1",2,"x"]}]}`,
 			[]Finding{mismatch("serviceList[].connectionPlanIds[]", wantID, "string")}},
-		{"integer too large for an ID", EndpointBillingContacts, `[{"billingContactId":99999999999999999999,"emailAddress":"a","company":"c","firstName":"f","lastName":"l","country":"x"}]`,
+		{"integer too large for an ID", partnerclient.EndpointBillingContacts, `[{"billingContactId":99999999999999999999,"emailAddress":"a","company":"c","firstName":"f","lastName":"l","country":"x"}]`,
 			[]Finding{mismatch("[].billingContactId", wantID, "integer out of range")}},
-		{"flags of another type are drift", EndpointProductList,
+		{"flags of another type are drift", partnerclient.EndpointProductList,
 			`{"count":4,"pageNo":1,"pageSize":25,"total":4,"totalPage":1,"results":[` + productItem(`true`, `"1"`) + `,` +
 				productItem(`1`, `0`) + `,` + productItem(`{}`, `"on"`) + `]}`,
 			[]Finding{
@@ -100,7 +102,7 @@ func TestCompareResult(t *testing.T) {
 				drift("results[].serviceList[].serviceAutoRenewal", "number", "numeric string"),
 				drift("results[].serviceList[].serviceAutoRenewal", "number", "string"),
 			}},
-		{"other product fields are drift, productNo is not", EndpointProductDetails,
+		{"other product fields are drift, productNo is not", partnerclient.EndpointProductDetails,
 			`{"productNo":3651,"activationCode":"A","activationStatus":"activated","comment":"","createTime":"soon","planId":"x",` +
 				`"planName":"P","planStatus":"s","planExpireDate":1,"planAutoRenewal":0,"quantity":"20","customerEmail":"","url":"","yeastarId":""}`,
 			[]Finding{
@@ -120,38 +122,38 @@ func TestCompareResult(t *testing.T) {
 }
 
 func TestResultSpecsCoverEveryEndpoint(t *testing.T) {
-	for _, ep := range AllEndpoints {
-		if spec, ok := resultSpecs[ep]; !ok || spec.typ == nil || spec.decode == nil {
+	for _, ep := range partnerclient.AllEndpoints {
+		if spec, ok := resultSpecs[ep]; !ok || spec.typ == nil {
 			t.Errorf("no result spec for %s", ep)
 		}
 	}
-	if len(resultSpecs) != len(AllEndpoints) {
-		t.Errorf("%d result specs for %d endpoints", len(resultSpecs), len(AllEndpoints))
+	if len(resultSpecs) != len(partnerclient.AllEndpoints) {
+		t.Errorf("%d result specs for %d endpoints", len(resultSpecs), len(partnerclient.AllEndpoints))
 	}
 }
 
 func TestCheckBody(t *testing.T) {
 	tests := []struct {
 		name         string
-		ep           Endpoint
+		ep           partnerclient.Endpoint
 		give         string
 		wantErr      string
 		wantFindings []Finding
 	}{
-		{"decodes", EndpointActivationCode, `{"code":"success","result":` + allCode + `}`, "", nil},
-		{"decoder refuses an object for the code", EndpointActivationCode, `{"code":"success","result":{"code":{"v":"A"},"generateTime":1}}`,
+		{"decodes", partnerclient.EndpointActivationCode, `{"code":"success","result":` + allCode + `}`, "", nil},
+		{"decoder refuses an object for the code", partnerclient.EndpointActivationCode, `{"code":"success","result":{"code":{"v":"A"},"generateTime":1}}`,
 			"decode result: code: want string, got object", []Finding{mismatch("code", "string", "object")}},
-		{"decoder tolerates a float time", EndpointActivationCode, `{"code":"success","result":{"code":"A","generateTime":1.5}}`,
+		{"decoder tolerates a float time", partnerclient.EndpointActivationCode, `{"code":"success","result":{"code":"A","generateTime":1.5}}`,
 			"", []Finding{drift("generateTime", wantID, "float")}},
-		{"not a success", EndpointActivationCode, `{"code":"resource_not_found","result":null}`, `envelope code "resource_not_found"`, nil},
-		{"not JSON", EndpointActivationCode, `<html>`, "not a JSON object", nil},
-		{"unknown endpoint", Endpoint("nope"), `{}`, "no decoder", nil},
-		{"token without a token", EndpointToken, `{"code":"success","result":{"expiresIn":"1800"}}`, "no access token",
+		{"not a success", partnerclient.EndpointActivationCode, `{"code":"resource_not_found","result":null}`, `envelope code "resource_not_found"`, nil},
+		{"not JSON", partnerclient.EndpointActivationCode, `<html>`, "not a JSON object", nil},
+		{"unknown endpoint", partnerclient.Endpoint("nope"), `{}`, "no decoder", nil},
+		{"token without a token", partnerclient.EndpointToken, `{"code":"success","result":{"expiresIn":"1800"}}`, "no access token",
 			[]Finding{missing("refreshToken"), missing("token"), missing("tokenHead")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := checkBody(tt.ep, []byte(tt.give))
+			got, err := checkAndDecode(t, tt.ep, []byte(tt.give))
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("checkBody error %v, want %q", err, tt.wantErr)
 			}

@@ -1,4 +1,4 @@
-package partnerclient_test
+package partnercheck_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fulfil/fulfil/internal/partnercheck"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -32,10 +33,10 @@ func TestCheckSimulator(t *testing.T) {
 	before := sim.CallCounts()
 	dir := t.TempDir()
 	if *updateFixtures {
-		dir = filepath.Join("testdata", "fixtures")
+		dir = filepath.Join("..", "..", "partnerclient", "testdata", "fixtures")
 	}
 
-	r, err := c.Check(ctx, partnerclient.CheckOptions{FixtureDir: dir})
+	r, err := check(ctx, newClient(t, sim), partnercheck.Options{FixtureDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestCheckSimulator(t *testing.T) {
 			t.Errorf("%s: request_id %q, status %d, fixture %q, %d bytes", e.Endpoint, e.RequestID, e.StatusCode, e.Fixture, len(e.Body))
 		}
 		for _, f := range e.Findings {
-			if f.Kind == partnerclient.FindingMismatch {
+			if f.Kind == partnercheck.FindingMismatch {
 				t.Errorf("%s: %s", e.Endpoint, f)
 			}
 		}
@@ -154,50 +155,50 @@ func TestCheckOddShapes(t *testing.T) {
 		give       string
 		ep         partnerclient.Endpoint
 		wantStatus string
-		want       []partnerclient.Finding
+		want       []partnercheck.Finding
 	}{
 		{
 			name: "extra field", path: partnerclient.PathBillingContacts, ep: partnerclient.EndpointBillingContacts,
 			give:       `[{"billingContactId":"1",` + contact + `,"taxNum":"T"}]`,
 			wantStatus: "ok",
-			want:       []partnerclient.Finding{{Kind: partnerclient.FindingUnexpected, Path: "[].taxNum"}},
+			want:       []partnercheck.Finding{{Kind: partnercheck.FindingUnexpected, Path: "[].taxNum"}},
 		},
 		{
 			name: "missing field", path: partnerclient.PathActivationCode, ep: partnerclient.EndpointActivationCode,
 			give:       `{"code":"ABCDE"}`,
 			wantStatus: "ok",
-			want:       []partnerclient.Finding{{Kind: partnerclient.FindingMissing, Path: "generateTime"}},
+			want:       []partnercheck.Finding{{Kind: partnercheck.FindingMissing, Path: "generateTime"}},
 		},
 		{
 			name: "float ID", path: partnerclient.PathBillingContacts, ep: partnerclient.EndpointBillingContacts,
 			give:       `{"list":[{"billingContactId":3.197218168379846e18,` + contact + `}]}`,
 			wantStatus: "failed",
-			want: []partnerclient.Finding{{Kind: partnerclient.FindingMismatch, Path: "list[].billingContactId",
+			want: []partnercheck.Finding{{Kind: partnercheck.FindingMismatch, Path: "list[].billingContactId",
 				Want: "integer or numeric string", Got: "float"}},
 		},
 		{
 			name: "object where a string is expected", path: partnerclient.PathActivationCode, ep: partnerclient.EndpointActivationCode,
 			give:       `{"code":{"value":"ABCDE"},"generateTime":1}`,
 			wantStatus: "failed",
-			want:       []partnerclient.Finding{{Kind: partnerclient.FindingMismatch, Path: "code", Want: "string", Got: "object"}},
+			want:       []partnercheck.Finding{{Kind: partnercheck.FindingMismatch, Path: "code", Want: "string", Got: "object"}},
 		},
 		{
 			name: "numeric string where an int is expected", path: partnerclient.PathPurchaseInfo, ep: partnerclient.EndpointPurchaseInfo,
 			give: `{"offeringId":"5012","productId":12,"productName":"P","serviceList":[],"planList":[{"planId":1,"planName":"U",` +
 				`"purchaseType":"purchase","billingModel":"recurring","billingCycle":"annually","minQuantity":"1","maxQuantity":10}]}`,
 			wantStatus: "failed",
-			want: []partnerclient.Finding{{Kind: partnerclient.FindingMismatch, Path: "planList[].minQuantity",
+			want: []partnercheck.Finding{{Kind: partnercheck.FindingMismatch, Path: "planList[].minQuantity",
 				Want: "integer", Got: "numeric string"}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim, srv := oddAPI(t, map[string]string{tt.path: tt.give})
-			c, err := partnerclient.New(srv.URL, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
+			c, err := newCheckClient(srv.URL, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := c.Check(context.Background(), partnerclient.CheckOptions{})
+			r, err := check(context.Background(), c, partnercheck.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +223,7 @@ func TestCheckOddShapes(t *testing.T) {
 	}
 }
 
-func endpoint(t *testing.T, r *partnerclient.CheckReport, ep partnerclient.Endpoint) partnerclient.EndpointCheck {
+func endpoint(t *testing.T, r *partnercheck.Report, ep partnerclient.Endpoint) partnercheck.EndpointCheck {
 	t.Helper()
 	for _, e := range r.Endpoints {
 		if e.Endpoint == ep {
@@ -230,7 +231,7 @@ func endpoint(t *testing.T, r *partnerclient.CheckReport, ep partnerclient.Endpo
 		}
 	}
 	t.Fatalf("report lacks %s", ep)
-	return partnerclient.EndpointCheck{}
+	return partnercheck.EndpointCheck{}
 }
 
 // A server that echoes the access token and the client secret in a result gets both
@@ -239,12 +240,12 @@ func TestCheckRedactsEchoedSecrets(t *testing.T) {
 	sim, srv := oddAPI(t, map[string]string{
 		partnerclient.PathSubordinateUsers: `[{"partnerId":1,"email":"it@customer.example","company":"Bearer {{token}}","remark":"{{secret}}"}]`,
 	})
-	c, err := partnerclient.New(srv.URL, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
+	c, err := newCheckClient(srv.URL, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r, err := c.Check(context.Background(), partnerclient.CheckOptions{FixtureDir: dir})
+	r, err := check(context.Background(), c, partnercheck.Options{FixtureDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,9 +265,8 @@ func TestCheckRedactsEchoedSecrets(t *testing.T) {
 func TestCheckFailuresArePerEndpoint(t *testing.T) {
 	sim := newSim(t, partnertest.WithoutSeedData())
 	sim.FailNext(partnerclient.EndpointPurchaseInfo, 1, partnertest.Fault503)
-	c := newClient(t, sim)
 	dir := t.TempDir()
-	r, err := c.Check(context.Background(), partnerclient.CheckOptions{ProductID: 99, FixtureDir: dir})
+	r, err := check(context.Background(), newClient(t, sim), partnercheck.Options{ProductID: 99, FixtureDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,16 +317,15 @@ func TestCheckArguments(t *testing.T) {
 	tests := []struct {
 		name string
 		opts []partnerclient.Option
-		give partnerclient.CheckOptions
+		give partnercheck.Options
 		want error
 	}{
-		{"no credentials", []partnerclient.Option{partnerclient.WithCredentials("", "")}, partnerclient.CheckOptions{}, partnerclient.ErrMissingCredentials},
-		{"negative product", nil, partnerclient.CheckOptions{ProductID: -1}, partnerclient.ErrInvalidOption},
+		{"no credentials", []partnerclient.Option{partnerclient.WithCredentials("", "")}, partnercheck.Options{}, partnerclient.ErrMissingCredentials},
+		{"negative product", nil, partnercheck.Options{ProductID: -1}, partnerclient.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClient(t, sim, tt.opts...)
-			r, err := c.Check(context.Background(), tt.give)
+			r, err := check(context.Background(), newClient(t, sim, tt.opts...), tt.give)
 			if !errors.Is(err, tt.want) || r != nil {
 				t.Errorf("Check = %v, %v; want nil, %v", r, err, tt.want)
 			}
@@ -339,7 +338,7 @@ func TestCheckArguments(t *testing.T) {
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newClient(t, sim).Check(context.Background(), partnerclient.CheckOptions{FixtureDir: filepath.Join(blocker, "dir")}); err == nil {
+	if _, err := check(context.Background(), newClient(t, sim), partnercheck.Options{FixtureDir: filepath.Join(blocker, "dir")}); err == nil {
 		t.Error("Check wrote into a file")
 	}
 }
