@@ -48,15 +48,16 @@ type Options struct {
 	FixtureDir string
 }
 
-// Report is the outcome of Check: one EndpointCheck per endpoint, in
-// partnerclient.AllEndpoints order, side-effecting endpoints included as skipped.
+// Report is the outcome of Check: the check of every endpoint, in
+// partnerclient.AllEndpoints order, side-effecting endpoints included as skipped. OK says
+// whether it passed; Write prints it.
 type Report struct {
-	ProductID int64
-	Endpoints []EndpointCheck
+	productID int64
+	endpoints []endpointCheck
 }
 
-// EndpointCheck is the check of one endpoint.
-type EndpointCheck struct {
+// endpointCheck is the check of one endpoint.
+type endpointCheck struct {
 	Endpoint partnerclient.Endpoint
 	// Skipped says why the endpoint was not called: it has a side effect, or there was
 	// nothing to look up. The fields below are empty then.
@@ -67,33 +68,33 @@ type EndpointCheck struct {
 	// its decoder rejects. Like every *partnerclient.Error it holds no secret.
 	Err error
 	// Findings compare the result with the Go type its decoder fills.
-	Findings []Finding
+	Findings []finding
 	// Body is the response body with secrets redacted, as written to Fixture.
 	Body []byte
 	// Fixture is the file Body was written to, if any.
 	Fixture string
 }
 
-// FindingKind classifies a Finding.
-type FindingKind string
+// findingKind classifies a finding.
+type findingKind string
 
-// Finding kinds. Unexpected and missing fields and drift are warnings: the decoders ignore
+// Kinds of finding. Unexpected and missing fields and drift are warnings: the decoders ignore
 // the first, leave the second zero, and tolerate the third. A kind mismatch means a value
 // the decoder cannot take, or takes as nonsense, in a field the saga relies on.
 const (
-	FindingUnexpected FindingKind = "unexpected"    // in the response, not declared by the Go type
-	FindingMissing    FindingKind = "missing"       // declared by the Go type, absent from the response
-	FindingMismatch   FindingKind = "kind mismatch" // a JSON value the Go type does not fit, where the saga relies on it
-	// FindingDrift is a value of an unexpected type in a field the saga does not rely on:
+	findingUnexpected findingKind = "unexpected"    // in the response, not declared by the Go type
+	findingMissing    findingKind = "missing"       // declared by the Go type, absent from the response
+	findingMismatch   findingKind = "kind mismatch" // a JSON value the Go type does not fit, where the saga relies on it
+	// findingDrift is a value of an unexpected type in a field the saga does not rely on:
 	// the decoder leaves it zero (or converts it, e.g. true for an Integer 0/1 flag) and
 	// records it (see partnerclient.Client.Drift).
-	FindingDrift FindingKind = "drift"
+	findingDrift findingKind = "drift"
 )
 
-// Finding is one difference between a response's result and the Go type its decoder
+// finding is one difference between a response's result and the Go type its decoder
 // fills.
-type Finding struct {
-	Kind FindingKind
+type finding struct {
+	Kind findingKind
 	// Path locates the field inside the result, e.g. "results[].planId"; "[]" stands
 	// for every item of a list. It is empty for the result itself.
 	Path string
@@ -103,16 +104,16 @@ type Finding struct {
 
 // String formats f as "kind mismatch results[].planId: want integer or numeric
 // string, got float" or "drift results[].planAutoRenewal: want number, got boolean".
-func (f Finding) String() string {
+func (f finding) String() string {
 	path := cmp.Or(f.Path, "(result)")
-	if f.Kind == FindingMismatch || f.Kind == FindingDrift {
+	if f.Kind == findingMismatch || f.Kind == findingDrift {
 		return fmt.Sprintf("%s %s: want %s, got %s", f.Kind, path, f.Want, f.Got)
 	}
 	return fmt.Sprintf("%s %s", f.Kind, path)
 }
 
 // Status is "ok", "skipped", "failed" (Err is set) or "mismatch" (a kind mismatch).
-func (e EndpointCheck) Status() string {
+func (e endpointCheck) Status() string {
 	switch {
 	case e.Skipped != "":
 		return "skipped"
@@ -124,17 +125,17 @@ func (e EndpointCheck) Status() string {
 	return "ok"
 }
 
-func (e EndpointCheck) mismatches() int {
+func (e endpointCheck) mismatches() int {
 	n := 0
 	for _, f := range e.Findings {
-		if f.Kind == FindingMismatch {
+		if f.Kind == findingMismatch {
 			n++
 		}
 	}
 	return n
 }
 
-func (e EndpointCheck) fields(kind FindingKind) string {
+func (e endpointCheck) fields(kind findingKind) string {
 	var paths []string
 	for _, f := range e.Findings {
 		if f.Kind == kind {
@@ -150,7 +151,7 @@ func (e EndpointCheck) fields(kind FindingKind) string {
 // OK reports whether every call made succeeded and no value had a kind its Go type does
 // not fit. Skipped endpoints and unexpected or missing fields do not count.
 func (r *Report) OK() bool {
-	for _, e := range r.Endpoints {
+	for _, e := range r.endpoints {
 		if s := e.Status(); s != "ok" && s != "skipped" {
 			return false
 		}
@@ -163,17 +164,17 @@ func (r *Report) OK() bool {
 // verdict. It returns the first write error.
 func (r *Report) Write(w io.Writer) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Partner API check, product %d\n\n", r.ProductID)
+	fmt.Fprintf(&b, "Partner API check, product %d\n\n", r.productID)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENDPOINT\tSTATUS\tREQUEST_ID\tUNEXPECTED FIELDS\tMISSING FIELDS")
-	for _, e := range r.Endpoints {
+	for _, e := range r.endpoints {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Endpoint, e.Status(), cmp.Or(e.RequestID, "-"),
-			e.fields(FindingUnexpected), e.fields(FindingMissing))
+			e.fields(findingUnexpected), e.fields(findingMissing))
 	}
 	_ = tw.Flush() // writes to a bytes.Buffer cannot fail
 	var notes []string
 	failed, mismatches, drift := 0, 0, 0
-	for _, e := range r.Endpoints {
+	for _, e := range r.endpoints {
 		switch {
 		case e.Skipped != "":
 			notes = append(notes, fmt.Sprintf("%s: skipped: %s", e.Endpoint, e.Skipped))
@@ -183,10 +184,10 @@ func (r *Report) Write(w io.Writer) error {
 		}
 		for _, f := range e.Findings {
 			switch f.Kind {
-			case FindingMismatch:
+			case findingMismatch:
 				mismatches++
 				notes = append(notes, fmt.Sprintf("%s: %s", e.Endpoint, f))
-			case FindingDrift:
+			case findingDrift:
 				drift++
 				notes = append(notes, fmt.Sprintf("%s: %s: want %s, got %s (drift: tolerated)", e.Endpoint, f.Path, f.Want, f.Got))
 			}
@@ -224,7 +225,7 @@ func (r *Report) Write(w io.Writer) error {
 // purchase info of the product, the billing contacts, the subordinate users, the order
 // list and the details of the first order listed.
 //
-// A failed call is reported in its EndpointCheck and does not stop the check. With
+// A failed call is reported for its endpoint and does not stop the check. With
 // opts.FixtureDir set, each successful body is written to <dir>/<endpoint>.json after
 // redaction: the token and refreshToken of the token response, and every occurrence of
 // the client secret or a token anywhere, become "REDACTED". Other account data (e-mail
@@ -251,7 +252,7 @@ func Check(ctx context.Context, c *partnerclient.Client, rec *Recorder, opts Opt
 			return nil, fmt.Errorf("partner check: fixture directory: %w", err)
 		}
 	}
-	k := &checker{c: c, rec: rec, dir: opts.FixtureDir, report: &Report{ProductID: cmp.Or(opts.ProductID, defaultCheckProductID)}}
+	k := &checker{c: c, rec: rec, dir: opts.FixtureDir, report: &Report{productID: cmp.Or(opts.ProductID, defaultCheckProductID)}}
 	if err := k.run(ctx); err != nil {
 		return nil, err
 	}
@@ -268,7 +269,7 @@ type checker struct {
 }
 
 func (k *checker) run(ctx context.Context) error {
-	c, id := k.c, k.report.ProductID
+	c, id := k.c, k.report.productID
 	var product *partnerclient.Product
 	var order *partnerclient.OrderSummary
 	noProduct, noOrder := "the product list was not read", "the order list was not read"
@@ -363,7 +364,7 @@ func (k *checker) run(ctx context.Context) error {
 }
 
 func (k *checker) skip(ep partnerclient.Endpoint, why string) {
-	k.report.Endpoints = append(k.report.Endpoints, EndpointCheck{Endpoint: ep, Skipped: why})
+	k.report.endpoints = append(k.report.endpoints, endpointCheck{Endpoint: ep, Skipped: why})
 }
 
 // call runs fn, records the outcome with the last answer of ep the recorder saw meanwhile,
@@ -372,7 +373,7 @@ func (k *checker) call(ctx context.Context, ep partnerclient.Endpoint, fn func(c
 	mark := k.rec.len()
 	err := fn(ctx)
 	status, body := k.rec.last(mark, ep)
-	e := EndpointCheck{Endpoint: ep, StatusCode: status, Err: err}
+	e := endpointCheck{Endpoint: ep, StatusCode: status, Err: err}
 	var ae *partnerclient.Error
 	if errors.As(err, &ae) {
 		e.RequestID = ae.RequestID
@@ -392,6 +393,6 @@ func (k *checker) call(ctx context.Context, ep partnerclient.Endpoint, fn func(c
 			}
 		}
 	}
-	k.report.Endpoints = append(k.report.Endpoints, e)
+	k.report.endpoints = append(k.report.endpoints, e)
 	return err
 }

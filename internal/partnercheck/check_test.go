@@ -1,4 +1,4 @@
-package partnercheck_test
+package partnercheck
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fulfil/fulfil/internal/partnercheck"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -36,7 +35,7 @@ func TestCheckSimulator(t *testing.T) {
 		dir = filepath.Join("..", "..", "partnerclient", "testdata", "fixtures")
 	}
 
-	r, err := check(ctx, newClient(t, sim), partnercheck.Options{FixtureDir: dir})
+	r, err := check(ctx, newClient(t, sim), Options{FixtureDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +43,11 @@ func TestCheckSimulator(t *testing.T) {
 	if err := r.Write(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !r.OK() || r.ProductID != 12 {
-		t.Errorf("OK() = %v, product %d, want true, 12:\n%s", r.OK(), r.ProductID, &out)
+	if !r.OK() || r.productID != 12 {
+		t.Errorf("OK() = %v, product %d, want true, 12:\n%s", r.OK(), r.productID, &out)
 	}
 	var got []partnerclient.Endpoint
-	for _, e := range r.Endpoints {
+	for _, e := range r.endpoints {
 		got = append(got, e.Endpoint)
 		wantStatus := "ok"
 		if e.Endpoint.SideEffect() {
@@ -61,7 +60,7 @@ func TestCheckSimulator(t *testing.T) {
 			t.Errorf("%s: request_id %q, status %d, fixture %q, %d bytes", e.Endpoint, e.RequestID, e.StatusCode, e.Fixture, len(e.Body))
 		}
 		for _, f := range e.Findings {
-			if f.Kind == partnercheck.FindingMismatch {
+			if f.Kind == findingMismatch {
 				t.Errorf("%s: %s", e.Endpoint, f)
 			}
 		}
@@ -155,39 +154,39 @@ func TestCheckOddShapes(t *testing.T) {
 		give       string
 		ep         partnerclient.Endpoint
 		wantStatus string
-		want       []partnercheck.Finding
+		want       []finding
 	}{
 		{
 			name: "extra field", path: partnerclient.PathBillingContacts, ep: partnerclient.EndpointBillingContacts,
 			give:       `[{"billingContactId":"1",` + contact + `,"taxNum":"T"}]`,
 			wantStatus: "ok",
-			want:       []partnercheck.Finding{{Kind: partnercheck.FindingUnexpected, Path: "[].taxNum"}},
+			want:       []finding{{Kind: findingUnexpected, Path: "[].taxNum"}},
 		},
 		{
 			name: "missing field", path: partnerclient.PathActivationCode, ep: partnerclient.EndpointActivationCode,
 			give:       `{"code":"ABCDE"}`,
 			wantStatus: "ok",
-			want:       []partnercheck.Finding{{Kind: partnercheck.FindingMissing, Path: "generateTime"}},
+			want:       []finding{{Kind: findingMissing, Path: "generateTime"}},
 		},
 		{
 			name: "float ID", path: partnerclient.PathBillingContacts, ep: partnerclient.EndpointBillingContacts,
 			give:       `{"list":[{"billingContactId":3.197218168379846e18,` + contact + `}]}`,
 			wantStatus: "failed",
-			want: []partnercheck.Finding{{Kind: partnercheck.FindingMismatch, Path: "list[].billingContactId",
+			want: []finding{{Kind: findingMismatch, Path: "list[].billingContactId",
 				Want: "integer or numeric string", Got: "float"}},
 		},
 		{
 			name: "object where a string is expected", path: partnerclient.PathActivationCode, ep: partnerclient.EndpointActivationCode,
 			give:       `{"code":{"value":"ABCDE"},"generateTime":1}`,
 			wantStatus: "failed",
-			want:       []partnercheck.Finding{{Kind: partnercheck.FindingMismatch, Path: "code", Want: "string", Got: "object"}},
+			want:       []finding{{Kind: findingMismatch, Path: "code", Want: "string", Got: "object"}},
 		},
 		{
 			name: "numeric string where an int is expected", path: partnerclient.PathPurchaseInfo, ep: partnerclient.EndpointPurchaseInfo,
 			give: `{"offeringId":"5012","productId":12,"productName":"P","serviceList":[],"planList":[{"planId":1,"planName":"U",` +
 				`"purchaseType":"purchase","billingModel":"recurring","billingCycle":"annually","minQuantity":"1","maxQuantity":10}]}`,
 			wantStatus: "failed",
-			want: []partnercheck.Finding{{Kind: partnercheck.FindingMismatch, Path: "planList[].minQuantity",
+			want: []finding{{Kind: findingMismatch, Path: "planList[].minQuantity",
 				Want: "integer", Got: "numeric string"}},
 		},
 	}
@@ -198,7 +197,7 @@ func TestCheckOddShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := check(context.Background(), c, partnercheck.Options{})
+			r, err := check(context.Background(), c, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,15 +222,15 @@ func TestCheckOddShapes(t *testing.T) {
 	}
 }
 
-func endpoint(t *testing.T, r *partnercheck.Report, ep partnerclient.Endpoint) partnercheck.EndpointCheck {
+func endpoint(t *testing.T, r *Report, ep partnerclient.Endpoint) endpointCheck {
 	t.Helper()
-	for _, e := range r.Endpoints {
+	for _, e := range r.endpoints {
 		if e.Endpoint == ep {
 			return e
 		}
 	}
 	t.Fatalf("report lacks %s", ep)
-	return partnercheck.EndpointCheck{}
+	return endpointCheck{}
 }
 
 // A server that echoes the access token and the client secret in a result gets both
@@ -245,7 +244,7 @@ func TestCheckRedactsEchoedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r, err := check(context.Background(), c, partnercheck.Options{FixtureDir: dir})
+	r, err := check(context.Background(), c, Options{FixtureDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,12 +265,12 @@ func TestCheckFailuresArePerEndpoint(t *testing.T) {
 	sim := newSim(t, partnertest.WithoutSeedData())
 	sim.FailNext(partnerclient.EndpointPurchaseInfo, 1, partnertest.Fault503)
 	dir := t.TempDir()
-	r, err := check(context.Background(), newClient(t, sim), partnercheck.Options{ProductID: 99, FixtureDir: dir})
+	r, err := check(context.Background(), newClient(t, sim), Options{ProductID: 99, FixtureDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.OK() || r.ProductID != 99 {
-		t.Errorf("OK() = %v, product %d; want false, 99", r.OK(), r.ProductID)
+	if r.OK() || r.productID != 99 {
+		t.Errorf("OK() = %v, product %d; want false, 99", r.OK(), r.productID)
 	}
 	want := map[partnerclient.Endpoint]string{
 		partnerclient.EndpointToken:             "ok",
@@ -287,7 +286,7 @@ func TestCheckFailuresArePerEndpoint(t *testing.T) {
 		partnerclient.EndpointEnableAutoRenewal: "skipped",
 		partnerclient.EndpointActivationCode:    "skipped",
 	}
-	for _, e := range r.Endpoints {
+	for _, e := range r.endpoints {
 		if e.Status() != want[e.Endpoint] {
 			t.Errorf("%s: status %s, want %s", e.Endpoint, e.Status(), want[e.Endpoint])
 		}
@@ -317,11 +316,11 @@ func TestCheckArguments(t *testing.T) {
 	tests := []struct {
 		name string
 		opts []partnerclient.Option
-		give partnercheck.Options
+		give Options
 		want error
 	}{
-		{"no credentials", []partnerclient.Option{partnerclient.WithCredentials("", "")}, partnercheck.Options{}, partnerclient.ErrMissingCredentials},
-		{"negative product", nil, partnercheck.Options{ProductID: -1}, partnerclient.ErrInvalidOption},
+		{"no credentials", []partnerclient.Option{partnerclient.WithCredentials("", "")}, Options{}, partnerclient.ErrMissingCredentials},
+		{"negative product", nil, Options{ProductID: -1}, partnerclient.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,7 +337,7 @@ func TestCheckArguments(t *testing.T) {
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := check(context.Background(), newClient(t, sim), partnercheck.Options{FixtureDir: filepath.Join(blocker, "dir")}); err == nil {
+	if _, err := check(context.Background(), newClient(t, sim), Options{FixtureDir: filepath.Join(blocker, "dir")}); err == nil {
 		t.Error("Check wrote into a file")
 	}
 }

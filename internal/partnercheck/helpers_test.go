@@ -1,4 +1,4 @@
-package partnercheck_test
+package partnercheck
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/fulfil/fulfil/internal/partnercheck"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -15,11 +14,11 @@ import (
 // checkClient is a client that sends through its recorder.
 type checkClient struct {
 	*partnerclient.Client
-	rec *partnercheck.Recorder
+	rec *Recorder
 }
 
 func newCheckClient(url string, opts ...partnerclient.Option) (*checkClient, error) {
-	rec := partnercheck.NewRecorder(nil)
+	rec := NewRecorder(nil)
 	c, err := partnerclient.New(url, append(opts, rec.Option())...)
 	if err != nil {
 		return nil, err
@@ -27,8 +26,8 @@ func newCheckClient(url string, opts ...partnerclient.Option) (*checkClient, err
 	return &checkClient{Client: c, rec: rec}, nil
 }
 
-func check(ctx context.Context, c *checkClient, opts partnercheck.Options) (*partnercheck.Report, error) {
-	return partnercheck.Check(ctx, c.Client, c.rec, opts)
+func check(ctx context.Context, c *checkClient, opts Options) (*Report, error) {
+	return Check(ctx, c.Client, c.rec, opts)
 }
 
 func newSim(t *testing.T, opts ...partnertest.Option) *partnertest.Server {

@@ -147,9 +147,9 @@ func (r *Recorder) last(mark int, ep partnerclient.Endpoint) (int, []byte) {
 	return 0, nil
 }
 
-// paths are the request paths of the endpoints (a suffix of the URL's path, which may
+// endpointPaths are the request paths of the endpoints (a suffix of the URL's path, which may
 // start with the base URL's).
-var paths = map[partnerclient.Endpoint]string{
+var endpointPaths = map[partnerclient.Endpoint]string{
 	partnerclient.EndpointToken:             partnerclient.PathToken,
 	partnerclient.EndpointProductList:       partnerclient.PathProductList,
 	partnerclient.EndpointProductDetails:    partnerclient.PathProductDetails,
@@ -165,7 +165,7 @@ var paths = map[partnerclient.Endpoint]string{
 
 // endpointOf returns the endpoint a request path belongs to, or "".
 func endpointOf(path string) partnerclient.Endpoint {
-	for ep, p := range paths {
+	for ep, p := range endpointPaths {
 		if strings.HasSuffix(path, p) {
 			return ep
 		}
