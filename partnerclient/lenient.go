@@ -313,7 +313,11 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-// jsonKind names the kind of a decoded JSON value, telling integers from other numbers.
+// JSONKind names the kind of a JSON value decoded with UseNumber ("integer", "float",
+// "numeric string", "boolean", ...), telling integers from other numbers: the words of a drift
+// report, also used by `fulfil partner check`.
+func JSONKind(v any) string { return jsonKind(v) }
+
 func jsonKind(v any) string {
 	switch x := v.(type) {
 	case nil:

@@ -179,7 +179,7 @@ func (c *comparer) mismatch(path, want string, v any, strict bool) {
 	if strict {
 		kind = findingMismatch
 	}
-	c.add(finding{Kind: kind, Path: path, Want: want, Got: jsonKind(v)})
+	c.add(finding{Kind: kind, Path: path, Want: want, Got: partnerclient.JSONKind(v)})
 }
 
 // list compares the items of a list result as the client's list decoder finds them: an array, an
@@ -312,10 +312,10 @@ func (c *comparer) flag(path string, v any, strict bool) {
 			c.mismatch(path, "number", v, strict)
 		}
 	case bool:
-		c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: jsonKind(v)})
+		c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
 	case string:
 		if _, ok := flagValue(json.RawMessage(strconv.Quote(x))); ok {
-			c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: jsonKind(v)})
+			c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
 			return
 		}
 		c.mismatch(path, "number", v, strict)
@@ -418,38 +418,6 @@ func fitsInt(n json.Number, bits int) bool {
 func fitsUint(n json.Number, bits int) bool {
 	_, err := strconv.ParseUint(n.String(), 10, bits)
 	return err == nil
-}
-
-// jsonKind names the kind of a decoded JSON value, telling integers from other numbers.
-func jsonKind(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case string:
-		if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
-			return "numeric string"
-		}
-		return "string"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case json.Number:
-		s := x.String()
-		if strings.ContainsAny(s, ".eE") {
-			return "float"
-		}
-		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
-			return "integer out of range"
-		}
-		if strings.HasPrefix(s, "-") {
-			return "negative integer"
-		}
-		return "integer"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // redacted replaces secrets in saved bodies.
