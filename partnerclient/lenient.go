@@ -224,8 +224,10 @@ func lookup(obj map[string]json.RawMessage, key string) (json.RawMessage, bool) 
 	return nil, false
 }
 
-// flagValue reads an Integer 0/1 switch sent as a Boolean or a string ("1", "0", "true",
-// "false").
+// FlagValue reads an Integer 0/1 switch as fulfil decodes it: a number, a numeric string, or
+// a Boolean; ok is false for anything else. `fulfil partner check` uses it too.
+func FlagValue(raw json.RawMessage) (n int64, ok bool) { return flagValue(raw) }
+
 func flagValue(raw json.RawMessage) (int64, bool) {
 	raw = bytes.TrimSpace(raw)
 	s := string(raw)

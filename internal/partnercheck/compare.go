@@ -314,7 +314,7 @@ func (c *comparer) flag(path string, v any, strict bool) {
 	case bool:
 		c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
 	case string:
-		if _, ok := flagValue(json.RawMessage(strconv.Quote(x))); ok {
+		if _, ok := partnerclient.FlagValue(json.RawMessage(strconv.Quote(x))); ok {
 			c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
 			return
 		}
@@ -473,25 +473,4 @@ func replaceSecrets(s string, secrets []string) string {
 		s = strings.ReplaceAll(s, secret, redacted)
 	}
 	return s
-}
-
-// flagValue reads an Integer 0/1 switch as partnerclient does: a number, a numeric string,
-// or a Boolean.
-func flagValue(raw json.RawMessage) (int64, bool) {
-	raw = bytes.TrimSpace(raw)
-	s := string(raw)
-	if len(raw) > 0 && raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, false
-		}
-		s = strings.TrimSpace(s)
-	}
-	switch s {
-	case "true":
-		return 1, true
-	case "false":
-		return 0, true
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
 }
