@@ -15,7 +15,6 @@ import (
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/messages"
-	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/workflow"
 )
 
@@ -201,7 +200,7 @@ func (d *delivery) runSaga(ctx context.Context, req *messages.PurchaseRequest, h
 	// The keep-alive stops the saga at once if another worker took the key over.
 	sagaCtx, stopSaga := context.WithCancelCause(ctx)
 	stop := d.keepInProgress(sagaCtx, lease, stopSaga)
-	err = d.w.saga.Run(d.sagaContext(sagaCtx), req, st, lease, workflow.ObserverFunc(d.progress))
+	err = d.w.saga.Run(d.sagaContext(sagaCtx), req, st, lease, workflow.RunOptions{Observer: workflow.ObserverFunc(d.progress), Logger: d.log})
 	stop()
 	if cause := context.Cause(sagaCtx); errors.Is(cause, idempotency.ErrLeaseLost) {
 		err = cause
@@ -210,10 +209,10 @@ func (d *delivery) runSaga(ctx context.Context, req *messages.PurchaseRequest, h
 	return d.conclude(lease, req, st, err)
 }
 
-// sagaContext carries the request's trace context (the saga span, when tracing is on) and logger
-// to the saga.
+// sagaContext carries the request's trace context (the saga span, when tracing is on) to the
+// saga.
 func (d *delivery) sagaContext(ctx context.Context) context.Context {
-	return workflow.WithLogger(partnerclient.WithTraceParent(d.spanContext(ctx), d.trace), d.log)
+	return d.traceContext(ctx)
 }
 
 // conclude is the outcome of the saga's result.

@@ -90,6 +90,12 @@ func (d *delivery) spanContext(ctx context.Context) context.Context {
 	return trace.ContextWithSpan(ctx, d.span)
 }
 
+// traceContext returns ctx carrying the delivery's trace context: the saga span when there is
+// one, and the traceparent the partner calls carry.
+func (d *delivery) traceContext(ctx context.Context) context.Context {
+	return partnerclient.WithTraceParent(d.spanContext(ctx), d.trace)
+}
+
 // traceOutcome records the delivery's outcome on the saga span; a non-empty message marks it as
 // failed.
 func (d *delivery) traceOutcome(outcome, reason, orderNo, message string) {

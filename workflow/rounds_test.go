@@ -118,7 +118,7 @@ func TestMaxRoundsWaitCanceled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	req := request("rounds-second")
-	err := saga.Run(ctx, &req, &workflow.State{}, &memCheckpoints{}, nil)
+	err := saga.Run(ctx, &req, &workflow.State{}, &memCheckpoints{}, workflow.RunOptions{})
 	var re *workflow.RetryError
 	if !errors.As(err, &re) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Run = %v, want a *RetryError wrapping the deadline", err)

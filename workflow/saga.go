@@ -25,7 +25,8 @@ type Saga struct {
 	Now func() time.Time
 	// Retry bounds the in-process retries of each step.
 	Retry RetryPolicy
-	// Logger receives debug lines about retries (default: none). The worker logs outcomes.
+	// Logger receives debug lines about retries (default: none), unless Run is given one. The
+	// worker logs outcomes.
 	Logger *zap.Logger
 	// ReconcileMargin widens the order-list search window before the first send, to absorb
 	// clock skew between fulfil and the partner (default 15 minutes).
@@ -139,22 +140,24 @@ func (s *Saga) now() time.Time {
 	return time.Now()
 }
 
-func (s *Saga) log(ctx context.Context) *zap.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*zap.Logger); ok {
-		return l
-	}
-	if s.Logger != nil {
+// RunOptions are what one Run reports to besides its checkpoints. Every field is optional.
+type RunOptions struct {
+	// Observer is told about step progress.
+	Observer Observer
+	// Logger receives this run's lines instead of Saga.Logger, so that the caller can add the
+	// request's fields (idempotency key, saga ID) to every line.
+	Logger *zap.Logger
+}
+
+// logger is the run's logger: o.Logger, else Saga.Logger, else none.
+func (s *Saga) logger(o RunOptions) *zap.Logger {
+	switch {
+	case o.Logger != nil:
+		return o.Logger
+	case s.Logger != nil:
 		return s.Logger
 	}
 	return zap.NewNop()
-}
-
-type loggerKey struct{}
-
-// WithLogger returns a copy of ctx whose saga logs go to l instead of Saga.Logger, so the
-// caller can add the request's fields (idempotency key, saga ID) to every line.
-func WithLogger(ctx context.Context, l *zap.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey{}, l)
 }
 
 func (s *Saga) margin() time.Duration {
@@ -229,17 +232,18 @@ func DefaultPONumber(key string) string {
 }
 
 // Run executes (or resumes) the saga for req, a validated and normalized request. st holds the
-// progress so far and is updated in place; cp persists it before each next step; obs (optional)
-// is told about progress. Renewal and activation are safe to repeat and run last, so they are not
+// progress so far and is updated in place; cp persists it before each next step; o holds the
+// run's observer and logger. Renewal and activation are safe to repeat and run last, so they are not
 // checkpointed one by one: the caller stores the final st together with the outcome. Run
 // returns nil when the purchase completed, a *Failure for a terminal failure, and any other
 // error (a *RetryError, ctx's error, or the checkpointer's error) when the request should be
 // retried later. Run does not modify *req.
-func (s *Saga) Run(ctx context.Context, req *messages.PurchaseRequest, st *State, cp Checkpointer, obs Observer) error {
+func (s *Saga) Run(ctx context.Context, req *messages.PurchaseRequest, st *State, cp Checkpointer, o RunOptions) error {
+	obs := o.Observer
 	if obs == nil {
 		obs = ObserverFunc(func(string, string, int, string) {})
 	}
-	r := &run{saga: s, req: *req, st: st, cp: cp, obs: obs, log: s.log(ctx)}
+	r := &run{saga: s, req: *req, st: st, cp: cp, obs: obs, log: s.logger(o)}
 	defer r.leaveRound()
 	return asStop(r.run(ctx))
 }
@@ -310,7 +314,7 @@ type run struct {
 	st   *State
 	cp   Checkpointer
 	obs  Observer
-	log  *zap.Logger // Saga.Logger, or the one WithLogger put in Run's context
+	log  *zap.Logger // RunOptions.Logger, else Saga.Logger
 	mu   sync.Mutex  // serialises State changes and checkpoints of concurrent steps
 
 	// inRound is set between enterRound and leaveRound.

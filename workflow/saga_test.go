@@ -68,7 +68,7 @@ func run(t *testing.T, saga *workflow.Saga, req messages.PurchaseRequest, st *wo
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return saga.Run(ctx, &req, st, cp, nil)
+	return saga.Run(ctx, &req, st, cp, workflow.RunOptions{})
 }
 
 func TestRunPurchases(t *testing.T) {
