@@ -148,7 +148,8 @@ func (d *delivery) leaseLost(err error, msg string) outcome {
 //
 //	ack         store + publish the result, count and log it        → Ack
 //	term        store (with a lease) + publish the result, if any   → dead-letter copy, Term
-//	                                                                  (copy failed: Nak, unless last)
+//	                                                                  (copy failed: Nak, even the last:
+//	                                                                  the advisory copies it)
 //	nak         release the lease                                   → Nak after delay
 //	nak, last   with a lease: store + publish workflow.Terminal     → Term (not stored: Nak)
 //	lease lost  nothing (the lease belongs to another worker)       → Nak after delay
@@ -280,8 +281,11 @@ func (d *delivery) acknowledge(ctx context.Context, o outcome) {
 			d.log.Log(o.level, o.msg, zap.Error(o.err))
 		}
 		// The request is copied to the dead-letter stream first; if the copy fails it is left
-		// to redelivery instead, so nothing is lost.
-		if err := d.w.deadLetter(ctx, d.msg.Data(), d.msg.Headers(), d.seq, d.num, o.reason); err != nil && !d.last {
+		// to redelivery instead, so nothing is lost. On the last delivery too: a term would
+		// delete it from the work queue with no copy anywhere, while after a nak JetStream's
+		// max-deliveries advisory has it moved to the dead-letter stream (watchMaxDeliveries),
+		// and if that copy fails as well it stays in the requests stream.
+		if err := d.w.deadLetter(ctx, d.msg.Data(), d.msg.Headers(), d.seq, d.num, o.reason); err != nil {
 			d.log.Warn("dead-letter copy failed; request left to redelivery", zap.Error(err))
 			d.acknowledge(ctx, d.redeliver())
 			return
