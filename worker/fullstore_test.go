@@ -12,57 +12,10 @@ import (
 
 	"github.com/fulfil/fulfil/internal/natsembed"
 	"github.com/fulfil/fulfil/internal/testutil"
-	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 	"github.com/fulfil/fulfil/worker"
 )
-
-// newStackAt is newStack on a server the test started itself.
-func newStackAt(t *testing.T, url string) *stack {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := partnertest.NewServer()
-	t.Cleanup(sim.Close)
-	s := &stack{t: t, url: url, js: js, sim: sim, notify: make(chan struct{}, 1)}
-	cfg := testConfig()
-	for _, sc := range []jetstream.StreamConfig{worker.RequestsStreamConfig(cfg), worker.EventsStreamConfig(cfg)} {
-		if _, err := js.CreateOrUpdateStream(context.Background(), sc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cons, err := js.OrderedConsumer(context.Background(), messages.StreamEvents, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		ev, err := messages.DecodeEvent(m.Data())
-		if err != nil {
-			t.Errorf("undecodable event %s: %v", m.Data(), err)
-			return
-		}
-		s.mu.Lock()
-		s.events = append(s.events, received{ev: ev, header: m.Headers()})
-		s.mu.Unlock()
-		select {
-		case s.notify <- struct{}{}:
-		default:
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return s
-}
 
 // fullStoreRun runs purchases through a worker while the store fills up and is freed again:
 // fill makes the store refuse writes, free gives the space back. While full the worker must

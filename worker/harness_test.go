@@ -39,7 +39,12 @@ type received struct {
 
 func newStack(t *testing.T, simOpts ...partnertest.Option) *stack {
 	t.Helper()
-	url := natstest.Start(t)
+	return newStackAt(t, natstest.Start(t), simOpts...)
+}
+
+// newStackAt is newStack on a server the test started itself (with a storage limit, say).
+func newStackAt(t *testing.T, url string, simOpts ...partnertest.Option) *stack {
+	t.Helper()
 	_, js := natstest.Connect(t, url)
 	sim := partnertest.NewServer(simOpts...)
 	t.Cleanup(sim.Close)
