@@ -36,6 +36,16 @@ type Config struct {
 	// instead of this process's. The NATS server, the simulator and the load generator stay in
 	// this process. CPU and resident set are read from /proc (Linux).
 	WorkerExe string
+	// ClusterNodes, when 2 or more, runs the stack on a JetStream cluster of that many servers
+	// in this process instead of one server (3: the production layout), with the streams and
+	// the idempotency bucket replicated on three of them (Replicas 3, as `fulfil worker`
+	// chooses on a cluster). Workers connect to every server, spread over them. The bare loop's
+	// streams stay unreplicated.
+	ClusterNodes int
+	// ScaleOut lists worker counts for RunScaleOut, e.g. 1, 2, 4: each is a run of
+	// Purchases×count purchases with that many workers (with WorkerExe: `fulfil worker`
+	// processes), Concurrency each. Run ignores it.
+	ScaleOut []int
 	// Warmup is the number of purchases run through each implementation, all at once, before
 	// it is measured: the partner client's connections are open, heaps, goroutine stacks and
 	// store files have grown. Default: Purchases/4, at most 500; negative: none.
@@ -83,6 +93,14 @@ func (c Config) Validate() error {
 	if c.Workers < 1 || c.Concurrency < 1 || c.Purchases < 1 {
 		errs = append(errs, fmt.Errorf("workers (%d), concurrency (%d) and purchases (%d) must be positive",
 			c.Workers, c.Concurrency, c.Purchases))
+	}
+	if c.ClusterNodes < 0 || c.ClusterNodes > 7 {
+		errs = append(errs, fmt.Errorf("cluster nodes %d: want 0 or 1 (one server) to 7", c.ClusterNodes))
+	}
+	for _, n := range c.ScaleOut {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("scale-out worker count %d: want 1 or more", n))
+		}
 	}
 	if c.PartnerConns < 0 {
 		errs = append(errs, fmt.Errorf("partner connections %d is negative", c.PartnerConns))
@@ -161,10 +179,19 @@ type Phase struct {
 	// StoredByStream breaks the total down by stream. Both are measured on the server side.
 	StoredPerSaga  float64
 	StoredByStream map[string]uint64
-	// CPUSeconds is the user+system CPU time of the whole process during the phase;
-	// CPUPer1000 scales it to 1,000 completed purchases.
+	// CPUSeconds is the user+system CPU time of the whole process during the phase (with
+	// Config.WorkerExe: of the worker processes); CPUPer1000 scales it to 1,000 completed
+	// purchases.
 	CPUSeconds float64
 	CPUPer1000 float64
+	// TotalCPUSeconds is the CPU time of everything the phase ran: this process (servers,
+	// simulator, load generator, in-process workers) and the worker processes.
+	// TotalCPUPer1000 scales it to 1,000 completed purchases. CPUBusy is TotalCPUSeconds over
+	// Elapsed × Cores: 1 when every core was busy all the time.
+	TotalCPUSeconds, TotalCPUPer1000 float64
+	CPUBusy                          float64
+	// Cores is the number of CPUs the processes could use (runtime.NumCPU).
+	Cores int
 	// BaseRSS is the resident set at the phase start (after a GC that returned free memory to
 	// the system), PeakRSS the highest resident set during the phase (bytes; Linux VmHWM,
 	// reset at the phase start). RSSPer1000 is their difference per 1,000 sagas in flight at

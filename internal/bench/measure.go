@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type target struct {
 	// peak. Both default to this process.
 	usage     func() usage
 	resetPeak func()
+	// processes: usage measures other processes (this one's CPU is added to the total).
+	processes bool
 }
 
 // requestBody is a new-license purchase under key.
@@ -122,6 +125,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 		}
 	}
 	t.resetPeak()
+	self0 := cpuTime()
 	u0 := t.usage()
 	baseRSS, cpu0 := u0.rss, u0.cpu
 	stopSampling := make(chan struct{})
@@ -141,7 +145,12 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 		return Phase{}, err
 	}
 	u1 := t.usage()
+	self1 := cpuTime()
 	cpu, peakRSS := u1.cpu-cpu0, u1.peak
+	total := cpu
+	if t.processes {
+		total += self1 - self0
+	}
 	close(stopSampling)
 
 	after, err := st.snapshot(ctx, t.msgs)
@@ -166,8 +175,13 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 		}
 		p.StoredPerSaga = float64(stored) * per
 		p.CPUPer1000 = cpu.Seconds() * per * 1000
+		p.TotalCPUPer1000 = total.Seconds() * per * 1000
 	}
-	p.CPUSeconds = cpu.Seconds()
+	p.CPUSeconds, p.TotalCPUSeconds = cpu.Seconds(), total.Seconds()
+	p.Cores = runtime.NumCPU()
+	if p.Elapsed > 0 {
+		p.CPUBusy = total.Seconds() / (p.Elapsed.Seconds() * float64(p.Cores))
+	}
 	p.BaseRSS, p.PeakRSS = baseRSS, peakRSS
 	p.PeakInFlight = <-peakInFlight
 	if peakRSS > baseRSS && p.PeakInFlight > 0 {

@@ -33,7 +33,7 @@ type workerProc struct {
 func (st *stack) startWorkerProcs(ctx context.Context) ([]*workerProc, error) {
 	cfg := st.cfg
 	var procs []*workerProc
-	for range cfg.Workers {
+	for i := range cfg.Workers {
 		addr, err := freeAddr()
 		if err != nil {
 			stopWorkerProcs(procs)
@@ -42,7 +42,7 @@ func (st *stack) startWorkerProcs(ctx context.Context) ([]*workerProc, error) {
 		cmd := exec.Command(cfg.WorkerExe, "worker")
 		// The credentials go in the environment, not in argv.
 		cmd.Env = append(os.Environ(),
-			"NATS_URL="+st.srv.ClientURL(),
+			"NATS_URL="+st.clientURL(i),
 			"FULFIL_PARTNER_URL="+st.sim.URL,
 			"FULFIL_PARTNER_CLIENT_ID="+partnertest.DefaultClientID,
 			"FULFIL_PARTNER_CLIENT_SECRET="+partnertest.DefaultClientSecret,

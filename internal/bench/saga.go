@@ -49,6 +49,7 @@ func (st *stack) runSaga(ctx context.Context) (Phase, error) {
 			Concurrency:   cfg.Concurrency,
 			MaxAckPending: max(16384, cfg.Workers*cfg.Concurrency),
 			WorkerID:      fmt.Sprintf("bench-%d", i),
+			Replicas:      st.replicas(),
 			Logger:        cfg.Logger,
 			Metrics:       st.metrics,
 		})
@@ -92,10 +93,11 @@ func (st *stack) runSagaProcs(ctx context.Context) (Phase, error) {
 	t.inFlight = inFlightOf(ctx, procs)
 	// Counted by the server: every `fulfil worker` names its connection "fulfil"
 	// (cmd/fulfil/natsconn.go); the bench's own connections are "fulfil-bench-…".
-	t.msgs = func() (uint64, error) { return st.srv.ClientMsgs(workerConnName) }
+	t.msgs = func() (uint64, error) { return st.clientMsgs(workerConnName) }
 	// A scrape of /metrics costs the worker CPU: sample ten times a second.
 	t.sampleEvery = 100 * time.Millisecond
 	t.usage = func() usage { return procUsage(procs) }
+	t.processes = true
 	t.resetPeak = func() {
 		for _, p := range procs {
 			resetProcPeakRSS(p.pid)

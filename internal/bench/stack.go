@@ -22,13 +22,15 @@ import (
 type stack struct {
 	cfg     Config
 	dir     string
-	srv     *natsembed.Server
+	srv     *natsembed.Server // nil on a cluster
+	cl      *cluster          // Config.ClusterNodes > 1
 	sim     *partnertest.Server
 	client  *partnerclient.Client
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 	nc      *nats.Conn // the load generator: publishes requests, follows outcomes
 	js      jetstream.JetStream
+	conns   int // connections opened, to spread them over a cluster's servers
 }
 
 // startStack starts the embedded server and the simulator and warms the partner client up.
@@ -44,7 +46,11 @@ func startStack(ctx context.Context, cfg Config) (st *stack, err error) {
 	}
 	// The server's defaults, as `fulfil worker` runs it: acknowledged writes are in the store
 	// files (page cache) and synced every two minutes.
-	st.srv, err = natsembed.Start(natsembed.Options{DataDir: st.dir, ServerName: "fulfil-bench", Logger: cfg.Logger.Named("nats")})
+	if cfg.ClusterNodes > 1 {
+		st.cl, err = startCluster(st.dir, cfg.ClusterNodes, cfg.Logger.Named("nats"))
+	} else {
+		st.srv, err = natsembed.Start(natsembed.Options{DataDir: st.dir, ServerName: "fulfil-bench", Logger: cfg.Logger.Named("nats")})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -85,9 +91,36 @@ func startStack(ctx context.Context, cfg Config) (st *stack, err error) {
 	return st, nil
 }
 
+// clientURL is where the workers connect: the embedded server, or every server of the
+// cluster, starting with the i-th (so that the workers' connections spread over them).
+func (st *stack) clientURL(i int) string {
+	if st.cl != nil {
+		return st.cl.clientURLs(i)
+	}
+	return st.srv.ClientURL()
+}
+
+// clientMsgs counts, on the server side, the messages of the client connections named name.
+func (st *stack) clientMsgs(name string) (uint64, error) {
+	if st.cl != nil {
+		return st.cl.clientMsgs(name)
+	}
+	return st.srv.ClientMsgs(name)
+}
+
+// replicas is the replicas of the streams and the bucket: 3 on a cluster, as `fulfil worker`
+// chooses there, else 1.
+func (st *stack) replicas() int {
+	if st.cl != nil {
+		return min(3, len(st.cl.nodes))
+	}
+	return 1
+}
+
 // connect opens a connection to the embedded server named after role.
 func (st *stack) connect(role string) (*nats.Conn, error) {
-	nc, err := nats.Connect(st.srv.ClientURL(), nats.Name("fulfil-bench-"+role))
+	st.conns++
+	nc, err := nats.Connect(st.clientURL(st.conns), nats.Name("fulfil-bench-"+role))
 	if err != nil {
 		return nil, fmt.Errorf("bench: connect %s: %w", role, err)
 	}
@@ -104,6 +137,9 @@ func (st *stack) close() {
 	}
 	if st.srv != nil {
 		st.srv.Shutdown()
+	}
+	if st.cl != nil {
+		st.cl.shutdown()
 	}
 	if st.dir != "" {
 		_ = os.RemoveAll(st.dir)

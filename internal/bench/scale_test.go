@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// TestRunScaleOutCluster runs the scale-out rows on a 3-server cluster: every count completes
+// every purchase exactly once, on streams replicated three times, and the table has a row per
+// count naming its limit.
+func TestRunScaleOutCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := Config{PartnerLatency: 5 * time.Millisecond, Concurrency: 4, Purchases: 12, ClusterNodes: 3,
+		ScaleOut: []int{1, 2}, Logger: zaptest.NewLogger(t)}
+	rows, err := RunScaleOut(ctx, cfg, 1)
+	if err != nil {
+		t.Fatalf("RunScaleOut: %v", err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	for i, r := range rows {
+		if r.Workers != cfg.ScaleOut[i] || r.Result.Config.Workers != r.Workers {
+			t.Errorf("row %d: %d workers (config %d), want %d", i, r.Workers, r.Result.Config.Workers, cfg.ScaleOut[i])
+		}
+		checkPhase(t, r.Result.Saga, cfg.Purchases*r.Workers, r.Result.CriticalPath)
+		s := r.Result.Saga
+		if s.TotalCPUSeconds < s.CPUSeconds || s.CPUBusy <= 0 || s.Cores < 1 {
+			t.Errorf("row %d: total CPU %.2fs (workers %.2fs), busy %.2f of %d cores: want total >= workers, busy > 0",
+				i, s.TotalCPUSeconds, s.CPUSeconds, s.CPUBusy, s.Cores)
+		}
+		// The request, the result and the idempotency record's writes, each stored once per
+		// purchase whatever the replicas: the server counts stream sequences, not copies.
+		if s.StoredByStream["KV_FULFIL_SAGAS"] == 0 {
+			t.Errorf("row %d: nothing stored in the idempotency bucket: %v", i, s.StoredByStream)
+		}
+		if r.Limit == "" {
+			t.Errorf("row %d: no limit named", i)
+		}
+	}
+	if rows[0].Speedup != 1 {
+		t.Errorf("first row's speedup = %v, want 1", rows[0].Speedup)
+	}
+	var buf bytes.Buffer
+	if err := WriteScaleOut(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"a 3-server cluster (replicas 3)", "workers", "limit"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	lines := 0
+	for l := range strings.Lines(out) {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "5ms" {
+			lines++
+		}
+	}
+	if lines != 2 {
+		t.Errorf("table has %d rows, want 2:\n%s", lines, out)
+	}
+}
+
+// TestClusterReplicates checks that the stack's streams live on three servers of the cluster.
+func TestClusterReplicates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := startStack(ctx, Config{ClusterNodes: 3, Concurrency: 2, Purchases: 2, Warmup: -1, Logger: zaptest.NewLogger(t)}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if _, err := st.runSaga(ctx); err != nil {
+		t.Fatalf("runSaga: %v", err)
+	}
+	l := st.js.ListStreams(ctx)
+	n := 0
+	for info := range l.Info() {
+		n++
+		if info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+			t.Errorf("stream %s: %d replicas configured, cluster %+v; want 3, a leader and 2 replicas", info.Config.Name, info.Config.Replicas, info.Cluster)
+		}
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n < 4 { // requests, events, dead letters, the idempotency bucket (and the control bucket)
+		t.Errorf("%d streams, want 4 or more", n)
+	}
+}
+
+func TestLimit(t *testing.T) {
+	cp := 200 * time.Millisecond
+	base := func(busy float64, inFlight int, p50 time.Duration) Result {
+		return Result{Config: Config{Workers: 2, Concurrency: 32}, CriticalPath: cp,
+			Saga: Phase{CPUBusy: busy, Cores: 2, PeakInFlight: inFlight, Latency: Percentiles{P50: p50}}}
+	}
+	tests := []struct {
+		name string
+		give Result
+		want string // prefix
+	}{
+		{name: "cores busy", give: base(0.93, 64, 400*time.Millisecond), want: "CPU"},
+		{name: "every slot busy at the critical path", give: base(0.5, 64, 210*time.Millisecond), want: "concurrency"},
+		{name: "slots busy but slow", give: base(0.5, 64, 600*time.Millisecond), want: "NATS"},
+		{name: "partner connections", give: Result{Config: Config{Workers: 1, Concurrency: 600, PartnerConns: 512}, CriticalPath: cp,
+			Saga: Phase{CPUBusy: 0.5, Cores: 2, PeakInFlight: 600, Latency: Percentiles{P50: 300 * time.Millisecond}}}, want: "partner"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Limit(tt.give); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("Limit = %q, want %s…", got, tt.want)
+			}
+		})
+	}
+}
