@@ -50,7 +50,8 @@ func (h *hostile) set(rw rewrite) {
 // newHostileSaga returns a saga whose partner calls go through a hostile proxy to a simulator.
 func newHostileSaga(t *testing.T) (*workflow.Saga, *partnertest.Server, *hostile) {
 	t.Helper()
-	sim := partnertest.NewServer()
+	clock := &skipClock{}
+	sim := partnertest.NewServer(partnertest.WithClock(clock.Now))
 	t.Cleanup(sim.Close)
 	target, _ := url.Parse(sim.URL)
 	h := &hostile{}
@@ -85,9 +86,8 @@ func newHostileSaga(t *testing.T) (*workflow.Saga, *partnertest.Server, *hostile
 	}
 	srv := httptest.NewServer(rp)
 	t.Cleanup(srv.Close)
-	saga := sagaAt(t, srv.URL)
+	saga := sagaAt(t, srv.URL, clock)
 	saga.Retry.MaxRetries = 40
-	saga.ResendAbsentGap = 20 * time.Millisecond
 	return saga, sim, h
 }
 
@@ -391,7 +391,6 @@ func TestEmptyBillingContactAnswerPlacesNoOrder(t *testing.T) {
 func TestResendPolicy(t *testing.T) {
 	t.Run("auto", func(t *testing.T) {
 		saga, sim, _ := newHostileSaga(t)
-		saga.ResendAbsentGap = 50 * time.Millisecond
 		sim.FailNext(partnerclient.EndpointCreateOrder, 1, partnertest.FaultReset)
 		st := &workflow.State{}
 		if err := run(t, saga, request("auto"), st, &memCheckpoints{}); err != nil {
@@ -412,8 +411,8 @@ func TestResendPolicy(t *testing.T) {
 				last = r.Time
 			}
 		}
-		if lists < 2 || last.Sub(first) < saga.ResendAbsentGap {
-			t.Errorf("%d order-list looks %v apart before the re-send, want 2 at least %v apart", lists, last.Sub(first), saga.ResendAbsentGap)
+		if gap := workflow.DefaultResendAbsentGap; lists < 2 || last.Sub(first) < gap {
+			t.Errorf("%d order-list looks %v apart before the re-send, want 2 at least %v apart", lists, last.Sub(first), gap)
 		}
 	})
 	t.Run("never", func(t *testing.T) {

@@ -13,12 +13,10 @@ import (
 // errNoCodeYet means the activation code is not generated yet.
 var errNoCodeYet = errors.New("activation code not generated yet")
 
-// postOrder enables auto-renewal and fetches the activation code, concurrently. Both are retried
-// to completion within the budget: the order cannot be undone, so the saga recovers forward.
+// postOrder enables auto-renewal and fetches the activation code, concurrently: one partner
+// round. Both are retried to completion within the budget: the order cannot be undone, so the
+// saga recovers forward.
 func (r *run) postOrder(ctx context.Context) error {
-	if err := r.learnProductNo(ctx); err != nil {
-		return err
-	}
 	var steps []func(context.Context) error
 	if r.st.Renewal == nil {
 		steps = append(steps, r.enableRenewal)
@@ -28,7 +26,6 @@ func (r *run) postOrder(ctx context.Context) error {
 	}
 	errs := make([]error, len(steps))
 	parallel(len(steps), func(i int) { errs[i] = steps[i](ctx) })
-	r.leaveRound()
 	// A terminal failure wins over a retry; a stop (lost checkpoint) wins over both.
 	var retry error
 	var f *Failure
@@ -104,26 +101,22 @@ func (r *run) renew(ctx context.Context) (string, int, error) {
 		return messages.StatusSkipped, 0, r.record(ctx, step, messages.StatusSkipped, 0, start, func(st *State) { st.Renewal = &RenewalStep{Skipped: true} })
 	}
 	res := r.st.Order.Result
-	// Enabling is safe to repeat after an unknown outcome (see stepErrors): the status is
-	// checked first.
+	// Enabling is safe to repeat (a redelivery, a crash before the outcome is stored, an unknown
+	// outcome): it only ever turns auto-renewal on, and enabling a renewal that is already on
+	// answers true (docs/partner-api.md). So it is sent without reading the status first, which
+	// keeps the status read off the critical path; only an answer that would fail the step is
+	// checked against the status (see confirmRenewal).
 	n, err := r.do(ctx, kindPostOrder, step, func(ctx context.Context) error {
-		on, err := r.saga.Partner.AutoRenewStatus(ctx, r.productID(), res.ProductNo)
-		if err != nil {
-			return err
-		}
-		if on {
-			return nil
-		}
 		ok, err := r.saga.Partner.EnableAutoRenewal(ctx, partnerclient.AutoRenewalRequest{
 			ProductNo:       res.ProductNo,
 			ProductID:       strconv.FormatInt(r.productID(), 10),
 			PlanOrServiceID: r.st.Plan.PlanID,
 		})
-		if err != nil {
-			return err
+		if err == nil && !ok {
+			err = fmt.Errorf("enable auto-renewal for %s answered false", res.ProductNo)
 		}
-		if !ok {
-			return fmt.Errorf("enable auto-renewal for %s answered false", res.ProductNo)
+		if err != nil {
+			return r.confirmRenewal(ctx, res.ProductNo, err)
 		}
 		return nil
 	})
@@ -131,6 +124,27 @@ func (r *run) renew(ctx context.Context) (string, int, error) {
 		return "", n, r.stepError(kindPostOrder, step, err)
 	}
 	return messages.StatusDone, n, r.record(ctx, step, messages.StatusDone, n, start, func(st *State) { st.Renewal = &RenewalStep{Enabled: true} })
+}
+
+// confirmRenewal decides what the failed enable of productNo's auto-renewal, ending in err,
+// amounts to. An answer that may be a portal's way of saying "already on" (see
+// mayMeanAlreadyOn; the documentation does not rule it out) is checked against the status:
+// auto-renewal found on is success (nil). Any other error is returned as it is (the step
+// retries it by enabling again, or fails), and so is err when the status is off. A status read
+// that fails with an error the step retries is returned instead of err, so the attempt is
+// retried rather than the purchase failed on an answer that may have meant "already on".
+func (r *run) confirmRenewal(ctx context.Context, productNo string, err error) error {
+	if !mayMeanAlreadyOn(err) {
+		return err
+	}
+	on, serr := r.saga.Partner.AutoRenewStatus(ctx, r.productID(), productNo)
+	switch {
+	case serr != nil && decide(kindPostOrder, serr).retry:
+		return serr
+	case serr == nil && on:
+		return nil
+	}
+	return err
 }
 
 // fetchActivation is the fetch_activation step, in its span.

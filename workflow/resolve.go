@@ -16,41 +16,41 @@ import (
 // productPageSize is the product-list page size used to find an existing SN.
 const productPageSize = 100
 
-// resolve runs the three lookups concurrently, then writes them together with the order intent
-// in one checkpoint, so create order starts only once they are durable.
-func (r *run) resolve(ctx context.Context) error {
-	type result struct {
-		step     string
-		status   string
-		attempts int
-		apply    func(*State)
-		err      error
-		took     time.Duration
-	}
-	lookups := []func(context.Context) result{
-		func(ctx context.Context) result {
+// lookup is the result of one lookup.
+type lookup struct {
+	step     string
+	status   string
+	attempts int
+	apply    func(*State)
+	err      error
+	took     time.Duration
+}
+
+// lookups runs the three lookups concurrently and keeps their results for storeIntent.
+func (r *run) lookups(ctx context.Context) error {
+	calls := []func(context.Context) lookup{
+		func(ctx context.Context) lookup {
 			p, status, n, err := r.resolveProduct(ctx)
-			return result{step: messages.StepResolveProduct, status: status, attempts: n, apply: func(st *State) { st.Product = p }, err: err}
+			return lookup{step: messages.StepResolveProduct, status: status, attempts: n, apply: func(st *State) { st.Product = p }, err: err}
 		},
-		func(ctx context.Context) result {
+		func(ctx context.Context) lookup {
 			p, n, err := r.resolvePlan(ctx)
-			return result{step: messages.StepResolvePlan, status: messages.StatusDone, attempts: n, apply: func(st *State) { st.Plan = p }, err: err}
+			return lookup{step: messages.StepResolvePlan, status: messages.StatusDone, attempts: n, apply: func(st *State) { st.Plan = p }, err: err}
 		},
-		func(ctx context.Context) result {
+		func(ctx context.Context) lookup {
 			b, n, err := r.resolveBilling(ctx)
-			return result{step: messages.StepResolveBilling, status: messages.StatusDone, attempts: n, apply: func(st *State) { st.Billing = b }, err: err}
+			return lookup{step: messages.StepResolveBilling, status: messages.StatusDone, attempts: n, apply: func(st *State) { st.Billing = b }, err: err}
 		},
 	}
 	steps := [...]string{messages.StepResolveProduct, messages.StepResolvePlan, messages.StepResolveBilling}
-	results := make([]result, len(lookups))
-	parallel(len(lookups), func(i int) {
+	results := make([]lookup, len(calls))
+	parallel(len(calls), func(i int) {
 		start := r.saga.now()
 		ctx, span := r.startSpan(ctx, steps[i])
-		results[i] = lookups[i](ctx)
+		results[i] = calls[i](ctx)
 		endStep(span, results[i].status, results[i].attempts, results[i].err)
 		results[i].took = r.saga.now().Sub(start)
 	})
-	r.leaveRound()
 
 	// Report a terminal failure before a retryable one, in step order, so the outcome does not
 	// depend on which lookup happened to finish first.
@@ -67,9 +67,15 @@ func (r *run) resolve(ctx context.Context) error {
 	if retry != nil {
 		return retry
 	}
+	r.looked = results
+	return nil
+}
 
+// storeIntent writes the lookups together with the order intent in one checkpoint, so create
+// order starts only once they are durable.
+func (r *run) storeIntent(ctx context.Context) error {
 	now := r.saga.now()
-	for _, res := range results {
+	for _, res := range r.looked {
 		res.apply(r.st)
 		r.st.markStep(res.step, res.status, res.attempts, now)
 	}
@@ -81,10 +87,11 @@ func (r *run) resolve(ctx context.Context) error {
 		return err
 	}
 	r.freshIntent = true
-	for _, res := range results {
+	for _, res := range r.looked {
 		r.obs.StepProgress(res.step, res.status, res.attempts, "")
 		r.saga.Hooks.stepDone(res.step, res.took)
 	}
+	r.looked = nil
 	return nil
 }
 

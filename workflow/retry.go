@@ -59,6 +59,11 @@ func (b *retryAfterBackOff) NextBackOff() time.Duration {
 	return d
 }
 
+// clockFunc adapts Saga.now to backoff.Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
 // waiter is an error that asks for at least retryAfter before the next attempt.
 type waiter interface {
 	error
@@ -85,6 +90,7 @@ func (r *run) do(ctx context.Context, k stepKind, step string, op func(context.C
 	exp.Multiplier = p.Multiplier
 	exp.RandomizationFactor = p.Jitter
 	exp.MaxElapsedTime = p.MaxElapsed
+	exp.Clock = clockFunc(s.now)
 	ra := &retryAfterBackOff{BackOff: exp}
 	b := backoff.WithContext(backoff.WithMaxRetries(ra, p.MaxRetries), ctx)
 
@@ -118,7 +124,11 @@ func (r *run) do(ctx context.Context, k stepKind, step string, op func(context.C
 			obs.StepProgress(step, messages.StatusRetrying, attempt, retryMessage(err))
 		}
 	}
-	err := backoff.RetryNotify(operation, b, notify)
+	var timer backoff.Timer // nil: the package's real timer
+	if s.Timer != nil {
+		timer = s.Timer()
+	}
+	err := backoff.RetryNotifyWithTimer(operation, b, notify, timer)
 	if err == nil {
 		return attempt, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
@@ -25,6 +26,11 @@ type Saga struct {
 	Now func() time.Time
 	// Retry bounds the in-process retries of each step.
 	Retry RetryPolicy
+	// Timer makes the timer that a step waits on between its retries (default: a real timer,
+	// as time.NewTimer). Retry.MaxElapsed is measured on Now, so a test that passes a timer
+	// which moves its own clock forward by the wait and fires at once runs every backoff,
+	// Retry-After and order-list gap in no time, with the intervals the service uses.
+	Timer func() backoff.Timer
 	// Logger receives debug lines about retries (default: none), unless Run is given one. The
 	// worker logs outcomes.
 	Logger *zap.Logger
@@ -109,27 +115,26 @@ func (s *Saga) gate() chan struct{} {
 	return s.rounds
 }
 
-// enterRound waits until the saga may start a concurrent partner round (see MaxRounds); the
-// round ends with leaveRound. It returns a *RetryError for step if ctx ends first.
-func (r *run) enterRound(ctx context.Context, step string) error {
-	g := r.saga.gate()
-	if g == nil || r.inRound {
-		return nil
-	}
-	select {
-	case g <- struct{}{}:
-		r.inRound = true
-		return nil
-	case <-ctx.Done():
-		return &RetryError{Step: step, Err: ctx.Err()}
-	}
-}
-
-// leaveRound ends the round entered with enterRound, if any.
-func (r *run) leaveRound() {
-	if r.inRound {
-		r.inRound = false
-		<-r.saga.gate()
+// gated decorates round, a step that is one concurrent partner round, so that it first waits
+// for a slot of Saga.MaxRounds and holds it for exactly the round. The wait is in this frame,
+// one below run.run, before round starts its goroutines: with thousands of sagas in flight and
+// a partner that serves a few hundred calls at a time, a waiting saga holds one goroutine with a
+// shallow stack instead of one per call, each deep in the partner client. A round step does
+// nothing but the round (its checkpoint is a step of its own), so no slot is held while a
+// checkpoint is written. If ctx ends while it waits, the run is retried later as step.
+func (r *run) gated(step string, round func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		g := r.saga.gate()
+		if g == nil {
+			return round(ctx)
+		}
+		select {
+		case g <- struct{}{}:
+		case <-ctx.Done():
+			return &RetryError{Step: step, Err: ctx.Err()}
+		}
+		defer func() { <-g }()
+		return round(ctx)
 	}
 }
 
@@ -244,7 +249,6 @@ func (s *Saga) Run(ctx context.Context, req *messages.PurchaseRequest, st *State
 		obs = ObserverFunc(func(string, string, int, string) {})
 	}
 	r := &run{saga: s, req: *req, st: st, cp: cp, obs: obs, log: s.logger(o)}
-	defer r.leaveRound()
 	return asStop(r.run(ctx))
 }
 
@@ -254,51 +258,36 @@ type sagaStep struct {
 	// done reports that the State says the step is finished; nil: the step always runs (it
 	// skips what is done inside).
 	done func(*State) bool
-	// round names the step of the *RetryError when the run ends while the step waits for a
-	// concurrent partner round (MaxRounds); "" when the step is not such a round.
-	round string
-	run   func(context.Context) error
+	run  func(context.Context) error
 }
 
-// steps are the saga's steps, in order.
+// steps are the saga's steps, in order. The two concurrent partner rounds are gated (see
+// gated); the rest runs one call at a time.
 func (r *run) steps() []sagaStep {
+	intentStored := func(st *State) bool { return st.Order.Result != nil || st.Order.Intent != nil }
 	return []sagaStep{
-		{
-			// The three lookups, concurrently, then the order intent in one checkpoint.
-			name:  "resolve",
-			done:  func(st *State) bool { return st.Order.Result != nil || st.Order.Intent != nil },
-			round: messages.StepResolveProduct,
-			run:   r.resolve,
-		},
-		{
-			// Place the order exactly once, then make sure it succeeded.
-			name: messages.StepCreateOrder,
-			done: func(st *State) bool { return st.Order.Result != nil && orderSettled(st.Order.Result.OrderStatus) },
-			run:  r.order,
-		},
-		{
-			// The SN, then auto-renewal and the activation code, concurrently; each skips
-			// what the State holds.
-			name:  "post_order",
-			round: messages.StepEnableRenewal,
-			run:   r.postOrder,
-		},
+		// The three lookups, concurrently.
+		{name: "lookups", done: intentStored, run: r.gated(messages.StepResolveProduct, r.lookups)},
+		// The lookups and the order intent in one checkpoint: create order starts only once
+		// they are durable.
+		{name: "intent", done: intentStored, run: r.storeIntent},
+		// Place the order exactly once, then make sure it succeeded.
+		{name: messages.StepCreateOrder, done: func(st *State) bool {
+			return st.Order.Result != nil && orderSettled(st.Order.Result.OrderStatus)
+		}, run: r.order},
+		// The SN of the PBX, when the order's answer lacked it.
+		{name: "product_no", run: r.learnProductNo},
+		// Auto-renewal and the activation code, concurrently; each skips what the State holds.
+		{name: "post_order", done: func(st *State) bool { return st.Renewal != nil && st.Activation != nil },
+			run: r.gated(messages.StepEnableRenewal, r.postOrder)},
 	}
 }
 
-// run runs the steps, skipping those the State says are done. A saga waits for its concurrent
-// partner rounds (MaxRounds) here, in a shallow frame, rather than inside the steps: thousands
-// of sagas wait at once, and the less stack each waits on, the more of it the runtime can take
-// back.
+// run runs the steps in order, skipping those the State says are done.
 func (r *run) run(ctx context.Context) error {
 	for _, s := range r.steps() {
 		if s.done != nil && s.done(r.st) {
 			continue
-		}
-		if s.round != "" {
-			if err := r.enterRound(ctx, s.round); err != nil {
-				return err
-			}
 		}
 		if err := s.run(ctx); err != nil {
 			return err
@@ -317,8 +306,8 @@ type run struct {
 	log  *zap.Logger // RunOptions.Logger, else Saga.Logger
 	mu   sync.Mutex  // serialises State changes and checkpoints of concurrent steps
 
-	// inRound is set between enterRound and leaveRound.
-	inRound bool
+	// looked holds the lookups' results until storeIntent applies them.
+	looked []lookup
 
 	// freshIntent is set when this run has just stored the intent, marked as sent, together
 	// with the lookups: the first send needs no reconciliation and no further checkpoint.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -41,24 +43,82 @@ func (m *memCheckpoints) all() [][]byte {
 
 func newSaga(t *testing.T, opts ...partnertest.Option) (*workflow.Saga, *partnertest.Server) {
 	t.Helper()
-	sim := partnertest.NewServer(opts...)
-	t.Cleanup(sim.Close)
-	return sagaAt(t, sim.URL), sim
+	saga, sim, _ := newSagaClock(t, opts...)
+	return saga, sim
 }
 
-// sagaAt returns a saga with quick retries whose partner is the simulator at url.
-func sagaAt(t *testing.T, url string) *workflow.Saga {
+// newSagaClock is newSaga, with the clock the saga and the simulator share.
+func newSagaClock(t *testing.T, opts ...partnertest.Option) (*workflow.Saga, *partnertest.Server, *skipClock) {
+	t.Helper()
+	clock := &skipClock{}
+	sim := partnertest.NewServer(append(opts, partnertest.WithClock(clock.Now))...)
+	t.Cleanup(sim.Close)
+	return sagaAt(t, sim.URL, clock), sim, clock
+}
+
+// sagaAt returns a saga whose partner is the simulator at url and whose retries wait on clock,
+// in no real time.
+func sagaAt(t *testing.T, url string, clock *skipClock) *workflow.Saga {
 	t.Helper()
 	client, err := partnerclient.New(url, partnerclient.WithCredentials(partnertest.DefaultClientID, partnertest.DefaultClientSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &workflow.Saga{
-		Partner:         client,
-		Retry:           workflow.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 5 * time.Second, MaxRetries: 20},
-		ResendAbsentGap: 10 * time.Millisecond,
+		Partner: client,
+		Now:     clock.Now,
+		Timer:   clock.Timer,
+		// The default intervals; a budget of retries rather than of time, as the tests make
+		// many faults. The waits are skipped, not slept.
+		Retry: workflow.RetryPolicy{MaxElapsed: 2 * time.Minute, MaxRetries: 20},
 	}
 }
+
+// skipClock is real time plus the retry waits it has skipped. Its timers (Saga.Timer) move it
+// forward by the wait and fire at once, so that backoffs, Retry-After and the order-list gap
+// before a re-send take no real time; a simulator given the same clock (WithClock) sees the
+// time pass.
+type skipClock struct {
+	mu      sync.Mutex
+	skipped time.Duration
+	waits   []time.Duration
+}
+
+func (c *skipClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skipped)
+}
+
+// Waits returns the waits skipped so far, in order.
+func (c *skipClock) Waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// Timer is Saga.Timer.
+func (c *skipClock) Timer() backoff.Timer { return &skipTimer{clock: c, c: make(chan time.Time, 1)} }
+
+type skipTimer struct {
+	clock *skipClock
+	c     chan time.Time
+}
+
+func (t *skipTimer) Start(d time.Duration) {
+	t.clock.mu.Lock()
+	t.clock.skipped += d
+	t.clock.waits = append(t.clock.waits, d)
+	t.clock.mu.Unlock()
+	select {
+	case <-t.c: // a firing nobody took (the wait ended with its context)
+	default:
+	}
+	t.c <- t.clock.Now()
+}
+
+func (t *skipTimer) Stop()               {}
+func (t *skipTimer) C() <-chan time.Time { return t.c }
 
 func request(key string) messages.PurchaseRequest {
 	return messages.PurchaseRequest{IdempotencyKey: key, Plan: &messages.Ref{Name: "Ultimate Plan"}, Quantity: 25}.Normalize()
@@ -275,13 +335,18 @@ func TestFailures(t *testing.T) {
 }
 
 func TestTransientFaultsExhaustTheBudget(t *testing.T) {
-	saga, _ := newSaga(t, partnertest.WithFaults(partnerclient.EndpointPurchaseInfo, partnertest.Faults{ErrorRate: 1}))
+	saga, _, clock := newSagaClock(t, partnertest.WithFaults(partnerclient.EndpointPurchaseInfo, partnertest.Faults{ErrorRate: 1}))
 	saga.Retry.MaxRetries = 3
 	st := &workflow.State{}
 	err := run(t, saga, request("exhaust"), st, &memCheckpoints{})
 	var re *workflow.RetryError
 	if !errors.As(err, &re) || re.Step != messages.StepResolvePlan {
 		t.Fatalf("err = %v, want a RetryError at resolve_plan", err)
+	}
+	// Three waits on the saga's timer, the default backoff (200ms ± 50%, doubling), none slept.
+	waits := clock.Waits()
+	if len(waits) != 3 || waits[0] < 100*time.Millisecond || waits[0] > 300*time.Millisecond || waits[2] < 400*time.Millisecond {
+		t.Errorf("waits %v, want 3 growing from 200ms ± 50%%", waits)
 	}
 	if f := workflow.Terminal(st, err); f.Reason != messages.ReasonExhausted {
 		t.Errorf("terminal reason = %s, want exhausted", f.Reason)

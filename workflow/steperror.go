@@ -233,6 +233,22 @@ func decide(k stepKind, err error) action {
 	return action{false, retryLater}
 }
 
+// mayMeanAlreadyOn reports whether err, the failure of an enable auto-renewal, is an answer of
+// the partner that may mean "auto-renewal is already on", so that the status is worth reading
+// before the error is acted on: an answer that would fail the step (a refusal, a not-found, a
+// validation error, or the result false), or an undocumented answer to the side-effecting call
+// in an HTTP 2xx whose envelope status is not a server error, which the step would otherwise
+// retry as an unknown outcome for ever. Transport failures, server errors, rate limiting and
+// account problems say nothing about the renewal.
+func mayMeanAlreadyOn(err error) bool {
+	if a := decide(kindPostOrder, err); !a.retry && a.then == failPostOrder {
+		return true
+	}
+	var pe *partnerclient.Error
+	return classOf(err) == classUnknown && errors.As(err, &pe) &&
+		pe.StatusCode >= 200 && pe.StatusCode < 300 && pe.EnvelopeStatus < 500
+}
+
 // stepError maps the error that ended step, a step of kind k, with the default message of its
 // verdict.
 func (r *run) stepError(k stepKind, step string, err error) error {
