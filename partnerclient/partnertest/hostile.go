@@ -14,6 +14,15 @@ const DefaultUndocumentedStatus = "in_review"
 // CodeSystemError is the envelope code of Hostile.OrderErrorEnvelopeRate.
 const CodeSystemError = "system_error"
 
+// Values of Hostile.EnableWhenOn.
+const (
+	EnableWhenOnFalse   = "false"
+	EnableWhenOnRefused = "refused"
+)
+
+// CodeAlreadyEnabled is the envelope code of Hostile.EnableWhenOn = EnableWhenOnRefused.
+const CodeAlreadyEnabled = "auto_renewal_already_enabled"
+
 // Hostile describes ways in which a real portal may differ from its documentation. The zero
 // value is the documented behaviour. Rates are probabilities in [0, 1], drawn from the Sim's
 // seeded random source, so a seeded Sim given the same calls answers the same way. Durations
@@ -48,6 +57,11 @@ type Hostile struct {
 	// AutoRenewalAsBool makes Query Product List and Get Product Details encode
 	// planAutoRenewal and serviceAutoRenewal as JSON true/false instead of the documented 1/0.
 	AutoRenewalAsBool bool
+
+	// EnableWhenOn is how Enable Auto-renewal answers when auto-renewal is already on: ""
+	// as documented (result true), EnableWhenOnFalse (result false) or EnableWhenOnRefused (an
+	// HTTP 200 error envelope with code CodeAlreadyEnabled). Nothing changes either way.
+	EnableWhenOn string
 
 	// OrderListOldestFirst makes Query Order List answer oldest first, whatever sort says,
 	// instead of newest first.

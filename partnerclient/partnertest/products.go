@@ -253,6 +253,15 @@ func (s *Sim) handleEnableAutoRenewal(r *http.Request, body []byte) reply {
 		return invalid("planOrServiceId", tagEqual, "planOrServiceId %s is not the current plan %s of product %s",
 			b.PlanOrServiceID, p.p.PlanID, p.p.ProductNo)
 	}
+	if p.p.PlanAutoRenewal != 0 {
+		switch s.hostile.EnableWhenOn {
+		case EnableWhenOnFalse:
+			return success(false)
+		case EnableWhenOnRefused:
+			return reply{status: http.StatusOK, envStatus: http.StatusBadRequest, code: CodeAlreadyEnabled,
+				detail: "auto-renewal of product " + p.p.ProductNo + " is already enabled"}
+		}
+	}
 	p.p.PlanAutoRenewal = 1
 	return success(true)
 }
