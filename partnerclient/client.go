@@ -38,7 +38,7 @@ type Client struct {
 	userAgent      string
 	rps            float64
 	burst          int
-	limiter        *rate.Limiter
+	limiter        Limiter // WithLimiter's, or built from rps and burst
 	requestTimeout time.Duration
 	refreshMargin  time.Duration
 	log            *zap.Logger
@@ -101,7 +101,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		c.hc = defaultHTTPClient()
 	}
 	c.hc = noRedirects(c.hc)
-	c.limiter = rate.NewLimiter(rate.Inf, 0)
+	if c.limiter == nil { // not WithLimiter's (which sets rps 0)
+		c.limiter = rate.NewLimiter(rate.Inf, 0)
+	}
 	if c.rps > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(c.rps), c.burst)
 	}

@@ -1,6 +1,7 @@
 package partnerclient
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Version is the version of this client, sent in the default User-Agent.
@@ -71,6 +73,7 @@ func WithUserAgent(ua string) Option {
 
 // WithRateLimit limits the requests sent (token calls included) to rps per second with
 // bursts of burst. rps 0 means unlimited. The default is DefaultRateLimit, DefaultRateBurst.
+// It replaces a limiter given with WithLimiter before it.
 func WithRateLimit(rps float64, burst int) Option {
 	return func(c *Client) error {
 		if math.IsNaN(rps) || math.IsInf(rps, 0) || rps < 0 {
@@ -79,7 +82,30 @@ func WithRateLimit(rps float64, burst int) Option {
 		if rps > 0 && burst < 1 {
 			return invalid("burst %d", burst)
 		}
-		c.rps, c.burst = rps, burst
+		c.rps, c.burst, c.limiter = rps, burst, nil
+		return nil
+	}
+}
+
+// Limiter paces the requests a Client sends: Wait blocks until the next request may go, or
+// fails when ctx ends first. Limit and Burst report its current rate (rate.Inf: unlimited).
+// A *rate.Limiter is one; it must be safe for concurrent use.
+type Limiter interface {
+	Wait(ctx context.Context) error
+	Limit() rate.Limit
+	Burst() int
+}
+
+// WithLimiter makes every request (token calls included) wait on l, a limiter the caller owns
+// and may share or retune while the client runs, e.g. to hold the client to its part of a
+// budget shared with other processes. It replaces WithRateLimit given before it (and is
+// replaced by one given after it).
+func WithLimiter(l Limiter) Option {
+	return func(c *Client) error {
+		if l == nil {
+			return invalid("nil limiter")
+		}
+		c.limiter, c.rps, c.burst = l, 0, 0
 		return nil
 	}
 }
