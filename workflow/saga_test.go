@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -447,4 +448,89 @@ type switchingPartner struct {
 
 func (p *switchingPartner) CreateOrder(ctx context.Context, req partnerclient.OrderRequest) (partnerclient.OrderResult, error) {
 	return p.order.CreateOrder(ctx, req)
+}
+
+// answerWhenOn answers enabling an auto-renewal that is already on with err instead of the
+// partner's answer, and, when refuseWhenOff, enabling one that is off too (nothing changes).
+type answerWhenOn struct {
+	workflow.Partner
+	sim           *partnertest.Server
+	err           error
+	refuseWhenOff bool
+}
+
+func (p *answerWhenOn) EnableAutoRenewal(ctx context.Context, req partnerclient.AutoRenewalRequest) (bool, error) {
+	if p.refuseWhenOff || p.sim.AutoRenewal(req.ProductNo) {
+		return false, p.err
+	}
+	return p.Partner.EnableAutoRenewal(ctx, req)
+}
+
+// Enabling auto-renewal again (a redelivery after a crash before the outcome was stored) is
+// done in one call when the portal answers as documented (true); an answer that may mean
+// "already on" is confirmed by one status read after it, and a refusal while it is off still
+// fails the step.
+func TestEnableRenewalAlreadyOn(t *testing.T) {
+	undocumented := &partnerclient.Error{Endpoint: partnerclient.EndpointEnableAutoRenewal, StatusCode: 200, EnvelopeStatus: 200,
+		Code: "auto_renew_exists", Sent: true}
+	refused := &partnerclient.Error{Endpoint: partnerclient.EndpointEnableAutoRenewal, StatusCode: 200, EnvelopeStatus: 400,
+		Code: "auto_renewal_not_allowed", Sent: true}
+	tests := []struct {
+		name        string
+		hostile     string // Hostile.EnableWhenOn
+		wrap        *answerWhenOn
+		wantStatus  int // status reads
+		wantFailure messages.Reason
+	}{
+		{name: "documented: true", wantStatus: 0},
+		{name: "false", hostile: partnertest.EnableWhenOnFalse, wantStatus: 1},
+		{name: "refused", hostile: partnertest.EnableWhenOnRefused, wantStatus: 1},
+		{name: "undocumented 2xx answer", wrap: &answerWhenOn{err: undocumented}, wantStatus: 1},
+		{name: "refused while off", wrap: &answerWhenOn{err: refused, refuseWhenOff: true}, wantStatus: 1,
+			wantFailure: messages.ReasonPostOrderFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			saga, sim := newSaga(t)
+			req := request("renew-" + strings.ReplaceAll(tt.name, " ", "-"))
+			st := &workflow.State{}
+			if tt.wantFailure != "" {
+				// A purchase whose renewal has never been enabled.
+				req.AutoRenew = new(bool)
+				if err := run(t, saga, req, st, &memCheckpoints{}); err != nil {
+					t.Fatal(err)
+				}
+				req.AutoRenew = nil
+			} else if err := run(t, saga, req, st, &memCheckpoints{}); err != nil {
+				t.Fatal(err)
+			}
+			// The outcome of enable_renewal was never stored.
+			st.Renewal = nil
+			sim.SetHostile(partnertest.Hostile{EnableWhenOn: tt.hostile})
+			if tt.wrap != nil {
+				tt.wrap.Partner, tt.wrap.sim = saga.Partner, sim
+				saga.Partner = tt.wrap
+			}
+			enables, statuses := sim.Calls(partnerclient.EndpointEnableAutoRenewal), sim.Calls(partnerclient.EndpointAutoRenewStatus)
+			err := run(t, saga, req, st, &memCheckpoints{})
+			if tt.wantFailure != "" {
+				wantFailure(t, err, tt.wantFailure)
+			} else if err != nil || !st.Renewal.Enabled {
+				t.Fatalf("Run = %v, renewal %+v: want enabled", err, st.Renewal)
+			}
+			wantEnables := 1
+			if tt.wrap != nil {
+				wantEnables = 0 // answered by the wrapper
+			}
+			if n := sim.Calls(partnerclient.EndpointEnableAutoRenewal) - enables; n != wantEnables {
+				t.Errorf("%d enable calls reached the partner, want %d", n, wantEnables)
+			}
+			if n := sim.Calls(partnerclient.EndpointAutoRenewStatus) - statuses; n != tt.wantStatus {
+				t.Errorf("%d status reads, want %d", n, tt.wantStatus)
+			}
+			if len(sim.Orders()) != 1 {
+				t.Errorf("%d orders, want 1", len(sim.Orders()))
+			}
+		})
+	}
 }

@@ -1,9 +1,11 @@
 package partnertest_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -347,5 +349,47 @@ func TestHostileGetter(t *testing.T) {
 	sim := partnertest.New(partnertest.WithHostile(h))
 	if got := sim.Hostile(); got != h {
 		t.Fatalf("Hostile() = %+v", got)
+	}
+}
+
+// EnableWhenOn changes only the answer to enabling an auto-renewal that is already on; one that
+// is off is enabled and answers true.
+func TestHostileEnableWhenOn(t *testing.T) {
+	const on = `{"productNo":"` + partnertest.ExistingUltimateSN + `","productId":"12","planOrServiceId":3049041101760282624}`
+	const off = `{"productNo":"` + partnertest.ExistingSN + `","productId":"12","planOrServiceId":3049040650094403584}`
+	tests := []struct {
+		give       string
+		wantStatus int
+		wantCode   string
+		wantResult string
+	}{
+		{give: "", wantStatus: http.StatusOK, wantCode: partnertest.CodeSuccess, wantResult: "true"},
+		{give: partnertest.EnableWhenOnFalse, wantStatus: http.StatusOK, wantCode: partnertest.CodeSuccess, wantResult: "false"},
+		{give: partnertest.EnableWhenOnRefused, wantStatus: http.StatusOK, wantCode: partnertest.CodeAlreadyEnabled, wantResult: "null"},
+	}
+	for _, tt := range tests {
+		t.Run(cmp.Or(tt.give, "documented"), func(t *testing.T) {
+			srv, c := newServer(t, partnertest.WithHostile(partnertest.Hostile{EnableWhenOn: tt.give}))
+			c.login()
+			a := c.raw(http.MethodPost, docEnableAutoRenewal, nil, "application/json", []byte(on))
+			env := a.Envelope
+			if a.HTTPStatus != tt.wantStatus || env["code"] != tt.wantCode {
+				t.Fatalf("answer %d %v (%s), want %d %s", a.HTTPStatus, env["code"], a.Body, tt.wantStatus, tt.wantCode)
+			}
+			if got, _ := json.Marshal(env["result"]); string(got) != tt.wantResult {
+				t.Errorf("result %s, want %s", got, tt.wantResult)
+			}
+			if tt.give == partnertest.EnableWhenOnRefused && fmt.Sprint(env["status"]) != "400" {
+				t.Errorf("envelope status %v, want 400", env["status"])
+			}
+			if !srv.AutoRenewal(partnertest.ExistingUltimateSN) {
+				t.Error("auto-renewal turned off")
+			}
+			b := c.postJSON(docEnableAutoRenewal, []byte(off))
+			wantCode(t, b, http.StatusOK, partnertest.CodeSuccess)
+			if string(b.Result) != "true" || !srv.AutoRenewal(partnertest.ExistingSN) {
+				t.Errorf("enabling an auto-renewal that is off answered %s", b.Result)
+			}
+		})
 	}
 }
