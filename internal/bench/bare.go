@@ -182,11 +182,7 @@ func (b *bareLoop) handle(ctx context.Context, js jetstream.JetStream, msg jetst
 	var code partnerclient.ActivationCode
 	g, gctx = errgroup.WithContext(ctx)
 	g.Go(func() error {
-		on, err := b.client.AutoRenewStatus(gctx, productID, order.ProductNo)
-		if err != nil || on {
-			return err
-		}
-		_, err = b.client.EnableAutoRenewal(gctx, partnerclient.AutoRenewalRequest{
+		_, err := b.client.EnableAutoRenewal(gctx, partnerclient.AutoRenewalRequest{
 			ProductNo: order.ProductNo, ProductID: strconv.FormatInt(productID, 10), PlanOrServiceID: planID})
 		return err
 	})

@@ -8,25 +8,26 @@ import (
 // Sequential partner rounds of a new-license purchase (no productNo, no customerEmail), as the
 // saga is written:
 //
-//   - workflow/resolve.go (*run).resolve: resolve_product is skipped for a new license;
+//   - workflow/resolve.go (*run).lookups: resolve_product is skipped for a new license;
 //     resolve_plan (PurchaseInfo) and resolve_billing (BillingContacts) run concurrently: 1 round.
 //   - workflow/order.go (*run).createOrder: one CreateOrder; the intent stored with the lookups
 //     needs no reconciliation and checkOrderStatus calls nothing for a "succeed" order: 1 round.
-//   - workflow/post.go (*run).postOrder: enableRenewal (AutoRenewStatus, then EnableAutoRenewal:
-//     2 rounds) runs concurrently with fetchActivation (ActivationCode: 1 round): 2 rounds.
+//   - workflow/post.go (*run).postOrder: enableRenewal (EnableAutoRenewal, which answers true
+//     when auto-renewal is already on, so no status read comes first: 1 round) runs
+//     concurrently with fetchActivation (ActivationCode: 1 round): 1 round.
 //
 // The access token is fetched once per client (the first call), so it adds nothing amortised;
 // Run warms the client up before measuring.
 const (
 	roundsLookups    = 1
 	roundsOrder      = 1
-	roundsRenewal    = 2
+	roundsRenewal    = 1
 	roundsActivation = 1
 )
 
 // CallsPerSaga is the number of partner requests of one new-license purchase:
-// PurchaseInfo, BillingContacts, CreateOrder, AutoRenewStatus, EnableAutoRenewal, ActivationCode.
-const CallsPerSaga = 6
+// PurchaseInfo, BillingContacts, CreateOrder, EnableAutoRenewal, ActivationCode.
+const CallsPerSaga = 5
 
 // CriticalRounds is the number of sequential partner rounds of a new-license purchase.
 func CriticalRounds() int {
