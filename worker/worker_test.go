@@ -299,11 +299,11 @@ func TestCrashAtEveryStepBoundary(t *testing.T) {
 		{partnerclient.EndpointProductList, false},
 		{partnerclient.EndpointProductList, true},
 		{partnerclient.EndpointPurchaseInfo, true},
-		{partnerclient.EndpointBillingContacts, true},   // lookups done, intent not yet stored
-		{partnerclient.EndpointCreateOrder, false},      // intent stored, order not sent
-		{partnerclient.EndpointCreateOrder, true},       // order placed, result not stored
-		{partnerclient.EndpointAutoRenewStatus, false},  // order result stored
-		{partnerclient.EndpointEnableAutoRenewal, true}, // renewal enabled, not stored
+		{partnerclient.EndpointBillingContacts, true},    // lookups done, intent not yet stored
+		{partnerclient.EndpointCreateOrder, false},       // intent stored, order not sent
+		{partnerclient.EndpointCreateOrder, true},        // order placed, result not stored
+		{partnerclient.EndpointEnableAutoRenewal, false}, // order result stored
+		{partnerclient.EndpointEnableAutoRenewal, true},  // renewal enabled, not stored: enabled again
 		{partnerclient.EndpointActivationCode, false},
 		{partnerclient.EndpointActivationCode, true}, // code fetched, not stored
 	}
