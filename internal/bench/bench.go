@@ -190,6 +190,9 @@ type Phase struct {
 	// Elapsed × Cores: 1 when every core was busy all the time.
 	TotalCPUSeconds, TotalCPUPer1000 float64
 	CPUBusy                          float64
+	// MachineBusy is how busy the machine's cores were during the phase, every process
+	// counted (Linux /proc/stat; 0 elsewhere): above CPUBusy when something else shares them.
+	MachineBusy float64
 	// Cores is the number of CPUs the processes could use (runtime.NumCPU).
 	Cores int
 	// BaseRSS is the resident set at the phase start (after a GC that returned free memory to
@@ -201,6 +204,8 @@ type Phase struct {
 	// PeakInFlight is the most sagas in flight at once (the workers' in-flight gauge), as
 	// sampled every 10ms, or every 100ms from worker processes.
 	PeakInFlight int
+	// MeanInFlight is the mean of those samples, from the first publish to the last outcome.
+	MeanInFlight float64
 }
 
 // Run measures fulfil, and unless cfg.SkipBare the bare loop, under cfg. It returns the result

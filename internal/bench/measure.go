@@ -126,13 +126,14 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	}
 	t.resetPeak()
 	self0 := cpuTime()
+	mBusy0, mTotal0 := machineTicks()
 	u0 := t.usage()
 	baseRSS, cpu0 := u0.rss, u0.cpu
 	stopSampling := make(chan struct{})
 	if t.sampleEvery == 0 {
 		t.sampleEvery = 10 * time.Millisecond
 	}
-	peakInFlight := sampleMax(stopSampling, t.sampleEvery, t.inFlight)
+	inFlight := sampleInFlight(stopSampling, t.sampleEvery, t.inFlight)
 
 	start := time.Now()
 	span, err := st.publish(ctx, t.requested, st.cfg.Rate, keys, bodies, out.sent)
@@ -146,6 +147,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	}
 	u1 := t.usage()
 	self1 := cpuTime()
+	mBusy1, mTotal1 := machineTicks()
 	cpu, peakRSS := u1.cpu-cpu0, u1.peak
 	total := cpu
 	if t.processes {
@@ -179,11 +181,15 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	}
 	p.CPUSeconds, p.TotalCPUSeconds = cpu.Seconds(), total.Seconds()
 	p.Cores = runtime.NumCPU()
+	if mTotal1 > mTotal0 {
+		p.MachineBusy = float64(mBusy1-mBusy0) / float64(mTotal1-mTotal0)
+	}
 	if p.Elapsed > 0 {
 		p.CPUBusy = total.Seconds() / (p.Elapsed.Seconds() * float64(p.Cores))
 	}
 	p.BaseRSS, p.PeakRSS = baseRSS, peakRSS
-	p.PeakInFlight = <-peakInFlight
+	fl := <-inFlight
+	p.PeakInFlight, p.MeanInFlight = fl.peak, fl.mean
 	if peakRSS > baseRSS && p.PeakInFlight > 0 {
 		p.RSSPer1000 = float64(peakRSS-baseRSS) / float64(p.PeakInFlight) * 1000
 	}
@@ -291,20 +297,30 @@ func (st *stack) checkLedger(keys []string) (orders int, ok bool) {
 	return orders, ok
 }
 
-// sampleMax samples f every interval until stop is closed, then sends the largest value seen.
-func sampleMax(stop <-chan struct{}, every time.Duration, f func() int) <-chan int {
-	out := make(chan int, 1)
+// inFlightStats is what sampleInFlight saw: the largest value and the mean of all samples.
+type inFlightStats struct {
+	peak int
+	mean float64
+}
+
+// sampleInFlight samples f every interval until stop is closed, then sends the largest value
+// seen and the mean of the samples.
+func sampleInFlight(stop <-chan struct{}, every time.Duration, f func() int) <-chan inFlightStats {
+	out := make(chan inFlightStats, 1)
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
-		peak := 0
+		peak, sum, n := 0, 0, 0
 		for {
 			select {
 			case <-stop:
-				out <- max(peak, f())
+				v := f()
+				peak, sum, n = max(peak, v), sum+v, n+1
+				out <- inFlightStats{peak: peak, mean: float64(sum) / float64(n)}
 				return
 			case <-t.C:
-				peak = max(peak, f())
+				v := f()
+				peak, sum, n = max(peak, v), sum+v, n+1
 			}
 		}
 	}()

@@ -75,17 +75,28 @@ func RunScaleOut(ctx context.Context, cfg Config, repeat int) ([]ScaleRow, error
 // cpuBound is the share of all cores above which a run counts as CPU-bound.
 const cpuBound = 0.85
 
+// SagaTime is the mean time a saga held its slot, by Little's law: the mean of the sagas in
+// flight over the throughput. In an open-loop run (all purchases at once) it is the service
+// time of one saga, where the latency from publish includes the wait for a slot.
+func (p Phase) SagaTime() time.Duration {
+	if p.Throughput <= 0 {
+		return 0
+	}
+	return time.Duration(p.MeanInFlight / p.Throughput * float64(time.Second))
+}
+
 // Limit names what bounded the throughput of an open-loop run (all purchases at once):
 //
 //   - "CPU": the processes of the stack used at least 85 % of all cores (sum of process CPU
-//     ≈ cores × wall);
+//     ≈ cores × wall), or the machine's cores were that busy (something else sharing them);
 //   - "partner": every worker had as many partner calls in flight as its client allows
 //     (partnerclient.MaxConnsPerHost, or Config.PartnerConns);
-//   - "concurrency": every saga slot was busy and the sagas took no longer than the critical
-//     path allows, so that more slots (workers) would complete more: throughput ≈ workers ×
-//     concurrency ÷ saga latency;
-//   - "NATS": none of these — the cores have room and the slots wait longer than the partner
-//     makes them, on the servers' round trips (replication, stores, deliveries).
+//   - "concurrency": every saga slot was busy and a saga held its slot (SagaTime) no more
+//     than 1.25 × the critical path: throughput ≈ workers × concurrency ÷ critical path, and
+//     more slots (workers) complete more;
+//   - "NATS": none of these — the cores have room, and a saga holds its slot longer than the
+//     partner makes it wait (or the slots are not full): the servers' round trips
+//     (replication, stores, deliveries) are the rest.
 func Limit(r Result) string {
 	s, cfg := r.Saga, r.Config
 	slots := cfg.Workers * cfg.Concurrency
@@ -94,21 +105,25 @@ func Limit(r Result) string {
 		partnerCap = partnerclient.MaxConnsPerHost
 	}
 	busy := fmt.Sprintf("%.0f%% of %d cores", 100*s.CPUBusy, s.Cores)
+	if s.MachineBusy-s.CPUBusy >= 0.05 {
+		busy += fmt.Sprintf(", machine %.0f%%", 100*s.MachineBusy)
+	}
+	full := float64(s.PeakInFlight) >= 0.9*float64(slots)
 	switch {
-	case s.CPUBusy >= cpuBound:
+	case s.CPUBusy >= cpuBound || s.MachineBusy >= cpuBound:
 		return "CPU (" + busy + ")"
 	// A saga has at most two partner calls in flight (the lookups, renewal beside activation).
 	case 2*cfg.Concurrency >= partnerCap && s.PeakInFlight*2 >= cfg.Workers*partnerCap:
 		return fmt.Sprintf("partner (%d connections per worker; %s)", partnerCap, busy)
-	case r.CriticalPath > 0 && float64(s.PeakInFlight) >= 0.9*float64(slots) && s.Latency.P50 <= r.CriticalPath*5/4:
-		return fmt.Sprintf("concurrency (%d slots ÷ %s per saga; %s)", slots, ms(s.Latency.P50), busy)
+	case r.CriticalPath > 0 && full && s.SagaTime() <= r.CriticalPath*5/4:
+		return fmt.Sprintf("concurrency (%d slots, %s per saga; %s)", slots, ms(s.SagaTime()), busy)
 	default:
-		return "NATS (" + busy + ")"
+		return fmt.Sprintf("NATS (%s per saga; %s)", ms(s.SagaTime()), busy)
 	}
 }
 
 // scaleFormat lays out WriteScaleOut's table.
-const scaleFormat = "%7s %7s %5s %11s %7s %7s %9s %9s %9s %9s %8s %8s %s\n"
+const scaleFormat = "%7s %7s %5s %9s %7s %7s %9s %9s %9s %9s %8s %8s %s\n"
 
 // WriteScaleOut writes rows as a table: one row per worker count, with its throughput,
 // speed-up, latency, CPU per purchase (of the workers, and of everything), how busy the cores
@@ -129,16 +144,12 @@ func WriteScaleOut(w io.Writer, rows []ScaleRow) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Scale-out: %s on %s, %d concurrency each, partner latency %s, %d purchases per worker at once.\n",
 		kind, where, c.Concurrency, latencyName(c.PartnerLatency), rows[0].Result.Saga.Purchases/max(rows[0].Workers, 1))
-	fmt.Fprintf(&b, scaleFormat, "latency", "workers", "conc", "in flight", "done/s", "speedup", "p50", "p99", "p50/cp", "cpu-s/1k", "all/1k", "cpu busy", "limit")
+	fmt.Fprintf(&b, scaleFormat, "latency", "workers", "conc", "in flight", "done/s", "speedup", "saga time", "p50", "p99", "cpu-s/1k", "all/1k", "cpu busy", "limit")
 	for _, r := range rows {
 		s := r.Result.Saga
-		cp := "-"
-		if r.Result.CriticalPath > 0 {
-			cp = fmt.Sprintf("%.3f", r.Result.P50Ratio())
-		}
 		fmt.Fprintf(&b, scaleFormat, latencyName(c.PartnerLatency), fmt.Sprint(r.Workers), fmt.Sprint(c.Concurrency), fmt.Sprint(s.PeakInFlight),
-			fmt.Sprintf("%.0f", s.Throughput), fmt.Sprintf("%.2f", r.Speedup), ms(s.Latency.P50), ms(s.Latency.P99), cp,
-			fmt.Sprintf("%.2f", s.CPUPer1000), fmt.Sprintf("%.2f", s.TotalCPUPer1000), fmt.Sprintf("%.0f%%", 100*s.CPUBusy), r.Limit)
+			fmt.Sprintf("%.0f", s.Throughput), fmt.Sprintf("%.2f", r.Speedup), ms(s.SagaTime()), ms(s.Latency.P50), ms(s.Latency.P99),
+			fmt.Sprintf("%.2f", s.CPUPer1000), fmt.Sprintf("%.2f", s.TotalCPUPer1000), busyCol(s), r.Limit)
 	}
 	if len(rows[0].Runs) > 1 {
 		fmt.Fprintf(&b, "Spread of the %d runs behind each row (the median run by done/s is the row):\n", len(rows[0].Runs))
@@ -146,15 +157,25 @@ func WriteScaleOut(w io.Writer, rows []ScaleRow) error {
 			var tp, busy []string
 			for _, run := range r.Runs {
 				tp = append(tp, fmt.Sprintf("%.0f", run.Saga.Throughput))
-				busy = append(busy, fmt.Sprintf("%.0f%%", 100*run.Saga.CPUBusy))
+				busy = append(busy, busyCol(run.Saga))
 			}
 			fmt.Fprintf(&b, "  %d workers: done/s %s; cpu busy %s\n", r.Workers, strings.Join(tp, " "), strings.Join(busy, " "))
 		}
 	}
-	b.WriteString("speedup: done/s over the first row's, × its workers. cpu-s/1k: the workers' CPU per 1,000 purchases (with processes: theirs alone);\n")
-	b.WriteString("all/1k: every process of the stack (servers, simulator, load generator, workers). cpu busy: their CPU ÷ (wall × cores).\n")
+	fmt.Fprintf(&b, "speedup: done/s over the first row's, × its workers. saga time: in flight ÷ done/s, the time a saga holds its slot (critical path %s);\n",
+		ms(rows[0].Result.CriticalPath))
+	b.WriteString("p50, p99: from publish, the wait for a slot included (every purchase is submitted at once). cpu-s/1k: the workers' CPU per 1,000 purchases (with processes: theirs alone);\n")
+	b.WriteString("all/1k: every process of the stack (servers, simulator, load generator, workers). cpu busy: their CPU ÷ (wall × cores); a/b: b is the whole machine's.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// busyCol is CPUBusy in percent, with the machine's when others used a share of it.
+func busyCol(s Phase) string {
+	if s.MachineBusy-s.CPUBusy >= 0.05 {
+		return fmt.Sprintf("%.0f%%/%.0f%%", 100*s.CPUBusy, 100*s.MachineBusy)
+	}
+	return fmt.Sprintf("%.0f%%", 100*s.CPUBusy)
 }
 
 // ms formats d in milliseconds.

@@ -98,9 +98,10 @@ func TestClusterReplicates(t *testing.T) {
 
 func TestLimit(t *testing.T) {
 	cp := 200 * time.Millisecond
-	base := func(busy float64, inFlight int, p50 time.Duration) Result {
+	// 64 slots; a throughput of 64 ÷ sagaTime.
+	base := func(busy float64, inFlight int, sagaTime time.Duration) Result {
 		return Result{Config: Config{Workers: 2, Concurrency: 32}, CriticalPath: cp,
-			Saga: Phase{CPUBusy: busy, Cores: 2, PeakInFlight: inFlight, Latency: Percentiles{P50: p50}}}
+			Saga: Phase{CPUBusy: busy, Cores: 2, PeakInFlight: inFlight, MeanInFlight: float64(inFlight), Throughput: float64(inFlight) / sagaTime.Seconds()}}
 	}
 	tests := []struct {
 		name string
@@ -111,10 +112,16 @@ func TestLimit(t *testing.T) {
 		{name: "every slot busy at the critical path", give: base(0.5, 64, 210*time.Millisecond), want: "concurrency"},
 		{name: "slots busy but slow", give: base(0.5, 64, 600*time.Millisecond), want: "NATS"},
 		{name: "partner connections", give: Result{Config: Config{Workers: 1, Concurrency: 600, PartnerConns: 512}, CriticalPath: cp,
-			Saga: Phase{CPUBusy: 0.5, Cores: 2, PeakInFlight: 600, Latency: Percentiles{P50: 300 * time.Millisecond}}}, want: "partner"},
+			Saga: Phase{CPUBusy: 0.5, Cores: 2, PeakInFlight: 600, MeanInFlight: 600, Throughput: 2000}}, want: "partner"},
+		{name: "machine busy", give: Result{Config: Config{Workers: 2, Concurrency: 32}, CriticalPath: cp,
+			Saga: Phase{CPUBusy: 0.6, MachineBusy: 0.97, Cores: 2, PeakInFlight: 64, MeanInFlight: 64, Throughput: 200}}, want: "CPU (60% of 2 cores, machine 97%)"},
+		{name: "slots not full", give: base(0.5, 40, 210*time.Millisecond), want: "NATS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if got, want := tt.give.Saga.SagaTime(), time.Duration(tt.give.Saga.MeanInFlight/tt.give.Saga.Throughput*float64(time.Second)); got != want {
+				t.Errorf("SagaTime = %s, want %s", got, want)
+			}
 			if got := Limit(tt.give); !strings.HasPrefix(got, tt.want) {
 				t.Errorf("Limit = %q, want %s…", got, tt.want)
 			}
