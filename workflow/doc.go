@@ -8,19 +8,22 @@
 //	resolve_plan     plan and services resolved by ID or name against purchase_product_info
 //	resolve_billing  billing contact resolved by ID or e-mail (or the account's only contact)
 //	create_order     the only call that spends money; exactly once (see below)
-//	enable_renewal   auto-renewal checked and enabled (skipped when the request says autoRenew=false)
+//	enable_renewal   auto-renewal enabled (skipped when the request says autoRenew=false)
 //	fetch_activation the activation code of the PBX
 //
-// The three lookups run concurrently; so do renewal and activation once the order exists. A
-// saga waits for such a round (Saga.MaxRounds bounds the sagas in one) before it starts the
-// round's goroutines, so that thousands of sagas in flight wait cheaply.
+// The three lookups run concurrently; so do renewal and activation once the order exists: a
+// purchase makes three sequential partner rounds (lookups, create order, renewal beside
+// activation). A saga waits for such a round (Saga.MaxRounds bounds the sagas in one) before it
+// starts the round's goroutines, so that thousands of sagas in flight wait cheaply.
 //
 // # Checkpoints and recovery
 //
 // The saga keeps its progress in a State that the caller persists through a Checkpointer before
 // the next step starts: the lookups together with the order intent, then the order. Renewal and
-// activation are safe to repeat (the renewal status is checked first; the code is a read), so
-// their results are stored by the caller with the outcome. Run resumes from any State: a
+// activation are safe to repeat, so their results are stored by the caller with the outcome:
+// the code is a read, and enabling auto-renewal only ever turns it on. Enabling a renewal that
+// is already on answers true; an answer that might mean "already on" in a portal's own words (a
+// refusal, false, an undocumented answer) is checked against the renewal status after it. Run resumes from any State: a
 // finished side effect is never repeated. The partner
 // API cannot cancel an order, so the saga recovers forward: steps after the order are retried to
 // completion, never compensated.
