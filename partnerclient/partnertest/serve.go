@@ -151,6 +151,7 @@ var _ http.Handler = (*Sim)(nil)
 // fault, which needs a server whose ResponseWriter is an http.Hijacker or that recovers
 // http.ErrAbortHandler).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.countArrival() // for Rate
 	rec := Recorded{
 		Method:      r.Method,
 		Path:        r.URL.Path,
