@@ -85,7 +85,7 @@ func (m *meter) stats() RateStats {
 func (m *meter) reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	*m = meter{}
+	m.total, m.window, m.maxWindow, m.seconds, m.maxSecond = 0, nil, 0, nil, 0
 }
 
 // meters holds each Sim's meter without keeping the Sim alive.
