@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/internal/api"
@@ -255,7 +256,11 @@ func TestAPISettingsAreChecked(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr syncBuffer
-			if code := run(context.Background(), append(tt.args, "--data-dir", filepath.Join(dir, "data")), io.Discard, &stderr); code != exitUsage {
+			args := tt.args
+			if args[0] == "worker" { // only the worker has an embedded server, and so a data dir
+				args = append(args, "--data-dir", filepath.Join(dir, "data"))
+			}
+			if code := run(context.Background(), args, io.Discard, &stderr); code != exitUsage {
 				t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, stderr.String())
 			}
 			for _, want := range tt.want {
@@ -300,13 +305,17 @@ func TestAPIDefaultAddressInUse(t *testing.T) {
 	}
 }
 
-// natsFlags returns the NATS settings of a command given args (the others at their defaults).
+// natsFlags returns the NATS settings of the worker given args (the others at their defaults).
 func natsFlags(t *testing.T, args ...string) *config {
 	t.Helper()
 	var c config
-	fs, ee := newFlags("api", &c, secNATS, io.Discard)
-	if err := parse(fs, ee, args); err != nil {
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	c.natsFlags(fs, true)
+	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
+	}
+	if errs := applyEnv(fs); len(errs) > 0 {
+		t.Fatal(errs)
 	}
 	return &c
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,11 @@ func TestMain(m *testing.M) {
 		main()
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// runBench runs `fulfil bench args`.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, append([]string{"bench"}, args...), stdout, stderr)
 }
 
 func TestBenchWorkerProcesses(t *testing.T) {

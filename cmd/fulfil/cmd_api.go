@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
@@ -47,27 +48,24 @@ type apiConfig struct {
 	tracerProvider trace.TracerProvider // set once tracing started; nil: off
 }
 
-// apiFlags registers the HTTP intake's flags on fs.
-func apiFlags(fs *flag.FlagSet, a *apiConfig, ee *envErrs) {
-	_ = ee // every intake flag is a string: nothing to parse from the environment
-	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, envString(name, def), usage+" ($"+envName(name)+")")
-	}
-	str(&a.addr, "api-addr", defaultAPIAddr, "address of the HTTP intake (POST /v1/purchases); empty disables it; a non-loopback address needs --api-keys-file")
-	str(&a.keysFile, "api-keys-file", "", "file of API keys for the HTTP intake, one per line ('#' comments); clients send Authorization: Bearer KEY")
-	str(&a.tlsCert, "api-tls-cert", "", "PEM certificate (chain) for HTTPS on the intake (with --api-tls-key)")
-	str(&a.tlsKey, "api-tls-key", "", "PEM private key of --api-tls-cert")
+// flags registers the HTTP intake's flags.
+func (a *apiConfig) flags(fs *pflag.FlagSet) {
+	f := envFlags{fs}
+	f.String(&a.addr, "api-addr", "FULFIL_API_ADDR", defaultAPIAddr, "address of the HTTP intake (POST /v1/purchases); empty disables it; a non-loopback address needs --api-keys-file")
+	f.String(&a.keysFile, "api-keys-file", "FULFIL_API_KEYS_FILE", "", "file of API keys for the HTTP intake, one per line ('#' comments); clients send Authorization: Bearer KEY")
+	f.String(&a.tlsCert, "api-tls-cert", "FULFIL_API_TLS_CERT", "", "PEM certificate (chain) for HTTPS on the intake (with --api-tls-key)")
+	f.String(&a.tlsKey, "api-tls-key", "FULFIL_API_TLS_KEY", "", "PEM private key of --api-tls-cert")
 }
 
 // check reports every problem of the intake's settings, and loads the keys and the
 // certificate. required says the command exists to serve the intake (`fulfil api`), so an
 // empty address is a problem.
-func (a *apiConfig) check(fs *flag.FlagSet, required bool) []error {
+func (a *apiConfig) check(fs *pflag.FlagSet, required bool) []error {
 	var errs []error
 	add := func(flagName, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s "+format, append([]any{setting(flagName)}, args...)...))
 	}
-	fs.Visit(func(f *flag.Flag) { a.explicit = a.explicit || f.Name == "api-addr" })
+	a.explicit = a.explicit || fs.Changed("api-addr")
 	if _, ok := os.LookupEnv(envName("api-addr")); ok {
 		a.explicit = true
 	}
@@ -184,22 +182,37 @@ func startAPI(ctx context.Context, a *apiConfig, js jetstream.JetStream, prefix 
 	return shutdown, addr, nil
 }
 
+func newAPICmd(inv *invocation) *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "serve the HTTP intake (POST /v1/purchases, GET /v1/purchases/{key}) without a worker; needs NATS only",
+		Long: `Serves the HTTP intake without a worker: POST /v1/purchases publishes a purchase request,
+GET /v1/purchases/{key} answers its state. It needs only NATS, where a worker has created the
+streams. A non-loopback --api-addr needs --api-keys-file.`,
+		Example: `  fulfil api --nats-url nats://nats-1:4222 --api-addr 0.0.0.0:8081 --api-keys-file /run/secrets/api-keys
+  fulfil api --api-tls-cert cert.pem --api-tls-key key.pem`,
+		Annotations: map[string]string{annotationCollect: "true"},
+		Args:        cobra.ArbitraryArgs,
+	}
+	fs := cmd.Flags()
+	c.natsFlags(fs, false)
+	c.logFlag(fs, defaultLogLevel)
+	c.api.flags(fs)
+	c.httpFlag(fs)
+	envFlags{fs}.Int(&c.replicas, "replicas", "FULFIL_REPLICAS", 0, "replicas of the intake bucket; 0: 3 on a cluster, 1 on a single server")
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) int {
+		return runAPI(cmd.Context(), &c, cmd.Flags(), args, inv.problems, cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
 // runAPI serves the HTTP intake without a worker: it needs only NATS (and a worker somewhere
 // to have created the requests stream).
-func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c config
-	fs, ee := newFlags("api", &c, secNATS|secLog, stderr)
-	apiFlags(fs, &c.api, ee)
-	fs.StringVar(&c.httpAddr, "http-addr", envString("http-addr", defaultHTTPAddr), "address of /metrics, /healthz, /readyz; empty disables them ($FULFIL_HTTP_ADDR)")
-	fs.IntVar(&c.replicas, "replicas", ee.int("replicas", 0), "replicas of the intake bucket; 0: 3 on a cluster, 1 on a single server ($FULFIL_REPLICAS)")
-	// Not lenientFlags: its wrapper breaks the defaults shown by -h, and --replicas is the only
-	// flag here a value can fail to parse for (the flag package then says so, exit 2).
-	if err := fs.Parse(args); err != nil {
-		return usageError(stderr, err)
-	}
-	problems := append([]error(nil), *ee...)
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Errorf("unexpected argument %q: fulfil api takes only flags", fs.Arg(0)))
+func runAPI(ctx context.Context, c *config, fs *pflag.FlagSet, args []string, parseErrs []error, stderr io.Writer) int {
+	problems := append([]error(nil), parseErrs...)
+	if len(args) > 0 {
+		problems = append(problems, fmt.Errorf("unexpected argument %q: fulfil api takes only flags", args[0]))
 	}
 	if _, err := newLogger(c.logLevel, io.Discard); err != nil {
 		problems = append(problems, fmt.Errorf("%s %q: want debug, info, warn or error", setting("log-level"), c.logLevel))
@@ -223,9 +236,11 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log, _ := newLogger(c.logLevel, stderr)
 	defer func() { _ = log.Sync() }()
-	if err := serveAPI(ctx, &c, log); err != nil {
+	if err := serveAPI(ctx, c, log); err != nil {
 		log.Error("api stopped with an error", zap.Error(err))
-		return exitFailed
+		_ = log.Sync()
+		fmt.Fprintf(stderr, "fulfil api: %v\n", err)
+		return natsExitCode(err)
 	}
 	return exitOK
 }

@@ -6,33 +6,50 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/audit"
 )
 
+func newAuditCmd() *cobra.Command {
+	var c config
+	var o auditOptions
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "compare the partner's orders with the sagas: orphan, duplicate and missing orders (exit 1 on findings)",
+		Example: `  fulfil audit
+  fulfil audit --since 168h -o json
+  fulfil audit --partner-sim                 # against the built-in simulator`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
+	c.natsFlags(fs, false)
+	c.partnerFlags(fs)
+	c.logFlag(fs, "error")
+	fs.DurationVar(&o.since, "since", audit.DefaultWindow, "how far back to look: orders created and purchases ordered since then")
+	outputFlag(fs, &o.output, "table", false)
+	fs.IntVar(&o.pageSize, "page-size", 100, "order-list page size")
+	fs.IntVar(&o.maxPages, "max-pages", 200, "order-list pages read at most; a longer list makes the audit incomplete")
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		return runAudit(cmd.Context(), &c, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
+type auditOptions struct {
+	since              time.Duration
+	output             string
+	pageSize, maxPages int
+}
+
 // runAudit compares the partner's orders with the sagas: exit 0 without findings, 1 with
 // findings (or when the audit could not run), 2 on usage errors.
-func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c config
-	fs, ee := newFlags("audit", &c, secNATS|secPartner|secLog, stderr)
-	since := fs.Duration("since", audit.DefaultWindow, "how far back to look: orders created and purchases ordered since then")
-	var output string
-	fs.StringVar(&output, "o", "table", "output: table or json")
-	fs.StringVar(&output, "output", "table", "output: table or json (same as -o)")
-	pageSize := fs.Int("page-size", 100, "order-list page size")
-	maxPages := fs.Int("max-pages", 200, "order-list pages read at most; a longer list makes the audit incomplete")
-	c.logLevel = "error"
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
-	}
+func runAudit(ctx context.Context, c *config, o auditOptions, stdout, stderr io.Writer) int {
 	switch {
-	case fs.NArg() != 0:
-		return usageError(stderr, fmt.Errorf("audit takes no arguments, got %q", fs.Args()))
-	case output != "table" && output != "json":
-		return usageError(stderr, fmt.Errorf("-o %q: want table or json", output))
-	case *since <= 0:
-		return usageError(stderr, fmt.Errorf("--since %s: want a positive duration such as 72h", *since))
-	case *pageSize < 1 || *maxPages < 1:
+	case o.since <= 0:
+		return usageError(stderr, fmt.Errorf("--since %s: want a positive duration such as 72h", o.since))
+	case o.pageSize < 1 || o.maxPages < 1:
 		return usageError(stderr, fmt.Errorf("--page-size and --max-pages must be positive"))
 	}
 	if err := c.resolvePartner(); err != nil {
@@ -46,14 +63,14 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "fulfil audit: %v\n", err)
 		return exitFailed
 	}
-	client, stopSim, err := partner(&c, log, nil)
+	client, stopSim, err := partner(c, log, nil)
 	if err != nil {
 		return fail(err)
 	}
 	defer stopSim()
-	env, err := connectNATS(&c, false, log)
+	env, err := connectNATS(c, false, log)
 	if err != nil {
-		return fail(err)
+		return natsFailure(stderr, "audit", err)
 	}
 	defer env.close()
 	store, err := idempotency.Bind(ctx, env.js, idempotency.Config{})
@@ -65,11 +82,11 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(err)
 	}
 	now := time.Now()
-	rep, err := audit.Run(ctx, client, recs, audit.Options{Since: now.Add(-*since), Now: now, PageSize: *pageSize, MaxPages: *maxPages})
+	rep, err := audit.Run(ctx, client, recs, audit.Options{Since: now.Add(-o.since), Now: now, PageSize: o.pageSize, MaxPages: o.maxPages})
 	if err != nil {
 		return fail(err)
 	}
-	if output == "json" {
+	if o.output == "json" {
 		err = audit.WriteJSON(stdout, rep)
 	} else {
 		err = audit.WriteTable(stdout, rep)

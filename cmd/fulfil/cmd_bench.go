@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/fulfil/fulfil/internal/bench"
 )
 
@@ -31,35 +33,48 @@ type benchOptions struct {
 	repeat        int
 }
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newBenchCmd() *cobra.Command {
 	var c config
-	fs, ee := newFlags("bench", &c, secLog, stderr)
-	c.logLevel = "error"
-	fs.Lookup("log-level").DefValue = "error"
-	if v, ok := os.LookupEnv("FULFIL_LOG_LEVEL"); ok {
-		c.logLevel = v
-	}
-	var latencies, loads string
 	var o benchOptions
-	fs.StringVar(&latencies, "latency", envString("latency", "0,50ms"), "partner latencies to measure, comma separated ($FULFIL_LATENCY)")
-	fs.IntVar(&o.purchases, "purchases", ee.int("purchases", 2000), "purchases of the open-loop run (capacity) per latency ($FULFIL_PURCHASES)")
-	fs.IntVar(&o.workers, "workers", ee.int("workers", 1), "worker pools, each with its own NATS connection ($FULFIL_WORKERS)")
-	fs.IntVar(&o.concurrency, "concurrency", ee.int("concurrency", 256), "sagas in flight per worker ($FULFIL_CONCURRENCY)")
-	fs.IntVar(&o.partnerConns, "partner-conns", ee.int("partner-conns", 0),
-		"cap the partner client's connections; 0: the default transport (partnerclient.MaxConnsPerHost) ($FULFIL_PARTNER_CONNS)")
-	fs.StringVar(&loads, "rates", envString("rates", "25%,50%,75%,90%,100%"),
-		"offered loads of the latency curve: purchases/s, or a percentage of the measured capacity; empty: none ($FULFIL_RATES)")
-	fs.DurationVar(&o.pointDuration, "point-duration", ee.duration("point-duration", 3*time.Second), "how long each load point publishes ($FULFIL_POINT_DURATION)")
-	fs.DurationVar(&o.timeout, "timeout", ee.duration("timeout", 2*time.Minute), "wait for the outcomes of one run after its last publish ($FULFIL_TIMEOUT)")
-	fs.IntVar(&o.repeat, "repeat", ee.int("repeat", 3),
-		"run every measurement this many times, fresh each time, and report the median run; the spread is listed under the table ($FULFIL_REPEAT)")
-	fs.StringVar(&o.out, "out", envString("out", "./bench-out"), "directory of the SVG plots ($FULFIL_OUT)")
-	fs.BoolVar(&o.processes, "worker-processes", ee.bool("worker-processes", false),
-		"run the workers as `fulfil worker` processes and measure their CPU, resident set and in-flight sagas alone ($FULFIL_WORKER_PROCESSES)")
-	fs.StringVar(&o.pprof, "pprof-addr", envString("pprof-addr", ""), "serve the Go runtime profiles (/debug/pprof/) of this process on this address during the run, e.g. 127.0.0.1:6060; empty: off ($FULFIL_PPROF_ADDR)")
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
+	var latencies, loads string
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "measure throughput and latency against the critical path and a bare loop; writes SVG plots",
+		Long: `Measures fulfil on an embedded JetStream server against the partner simulator: per partner latency,
+an open-loop run (capacity, with a bare publish-and-ack loop for comparison), then load points
+of the latency curve. Writes an SVG plot per latency to --out. Exit 1 if a purchase was lost,
+failed or bought twice.`,
+		Example: `  fulfil bench
+  fulfil bench --latency 50ms --purchases 10000 --concurrency 10000 --rates "" --out docs/bench
+  fulfil bench --worker-processes --workers 2 --pprof-addr 127.0.0.1:6060`,
+		Args: noArgs,
 	}
+	fs := cmd.Flags()
+	f := envFlags{fs}
+	c.logFlag(fs, "error")
+	f.String(&latencies, "latency", "FULFIL_LATENCY", "0,50ms", "partner latencies to measure, comma separated")
+	f.Int(&o.purchases, "purchases", "FULFIL_PURCHASES", 2000, "purchases of the open-loop run (capacity) per latency")
+	f.Int(&o.workers, "workers", "FULFIL_WORKERS", 1, "worker pools, each with its own NATS connection")
+	f.Int(&o.concurrency, "concurrency", "FULFIL_CONCURRENCY", 256, "sagas in flight per worker")
+	f.Int(&o.partnerConns, "partner-conns", "FULFIL_PARTNER_CONNS", 0,
+		"cap the partner client's connections; 0: the default transport (partnerclient.MaxConnsPerHost)")
+	f.String(&loads, "rates", "FULFIL_RATES", "25%,50%,75%,90%,100%",
+		"offered loads of the latency curve: purchases/s, or a percentage of the measured capacity; empty: none")
+	f.Duration(&o.pointDuration, "point-duration", "FULFIL_POINT_DURATION", 3*time.Second, "how long each load point publishes")
+	f.Duration(&o.timeout, "timeout", "FULFIL_TIMEOUT", 2*time.Minute, "wait for the outcomes of one run after its last publish")
+	f.Int(&o.repeat, "repeat", "FULFIL_REPEAT", 3,
+		"run every measurement this many times, fresh each time, and report the median run; the spread is listed under the table")
+	f.String(&o.out, "out", "FULFIL_OUT", "./bench-out", "directory of the SVG plots")
+	f.Bool(&o.processes, "worker-processes", "FULFIL_WORKER_PROCESSES", false,
+		"run the workers as 'fulfil worker' processes and measure their CPU, resident set and in-flight sagas alone")
+	f.String(&o.pprof, "pprof-addr", "FULFIL_PPROF_ADDR", "", "serve the Go runtime profiles (/debug/pprof/) of this process on this address during the run, e.g. 127.0.0.1:6060; empty: off")
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		return benchmark(cmd.Context(), &c, o, latencies, loads, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
+func benchmark(ctx context.Context, c *config, o benchOptions, latencies, loads string, stdout, stderr io.Writer) int {
 	var err error
 	if o.pprof != "" {
 		stop, err := servePprof(o.pprof)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/internal/natsembed"
@@ -55,30 +56,37 @@ func demoPurchases() (first, second []demoPurchase) {
 	return first, second
 }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newDemoCmd() *cobra.Command {
 	var c config
-	fs, ee := newFlags("demo", &c, secLog, stderr)
-	c.logLevel = "error"
-	fs.Lookup("log-level").DefValue = "error"
-	if v, ok := os.LookupEnv("FULFIL_LOG_LEVEL"); ok {
-		c.logLevel = v
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "embedded NATS + partner simulator + worker; submit sample purchases and print their outcomes",
+		Long: `Runs the whole product in one process: an embedded NATS JetStream server in a temporary
+directory, the partner simulator (with latency and a lost create-order reply) and one worker.
+It submits sample purchases, a duplicate and a reused key, and prints their outcomes; exit 0
+when every outcome is as expected.`,
+		Example: `  fulfil demo
+  fulfil demo --log-level info      # also the worker's log, on stderr`,
+		Args: noArgs,
 	}
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
-	}
-	log, err := newLogger(c.logLevel, stderr)
-	if err != nil {
-		return usageError(stderr, err)
-	}
-	ok, err := demo(ctx, stdout, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "fulfil demo: %v\n", err)
-		return exitFailed
-	}
-	if !ok {
-		return exitFailed
-	}
-	return exitOK
+	c.logFlag(cmd.Flags(), "error")
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+		log, err := newLogger(c.logLevel, stderr)
+		if err != nil {
+			return usageError(stderr, err)
+		}
+		ok, err := demo(cmd.Context(), stdout, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "fulfil demo: %v\n", err)
+			return exitFailed
+		}
+		if !ok {
+			return exitFailed
+		}
+		return exitOK
+	})
+	return cmd
 }
 
 // demo runs the whole product in one process and reports whether every outcome was as expected.

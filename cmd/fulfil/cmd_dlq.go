@@ -2,49 +2,57 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/fulfil/fulfil/worker"
 )
 
-// runDLQ serves `fulfil dlq list` and `fulfil dlq replay KEY|--all`.
-func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
-		fmt.Fprintln(stderr, "usage: fulfil dlq list [--key KEY] | fulfil dlq replay KEY|--all")
-		return exitUsage
-	}
-	sub := args[0]
+// newDLQCmd is `fulfil dlq list` and `fulfil dlq replay KEY|--all`.
+func newDLQCmd() *cobra.Command {
+	cmd := groupCmd("dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)",
+		`  fulfil dlq list
+  fulfil dlq list --key shop-eu-order-100231 -o json
+  fulfil dlq replay shop-eu-order-100231
+  fulfil dlq replay --all`)
+	cmd.AddCommand(newDLQListCmd(), newDLQReplayCmd())
+	return cmd
+}
+
+func newDLQListCmd() *cobra.Command {
 	var c config
-	fs, ee := newFlags("dlq "+sub, &c, secNATS, stderr)
-	key := fs.String("key", "", "only this idempotency key")
-	all := fs.Bool("all", false, "replay every dead letter")
-	if err := parse(fs, ee, args[1:]); err != nil {
-		return usageError(stderr, err)
+	var key, output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list the dead-lettered requests: those no worker could process within --max-deliver deliveries",
+		Example: `  fulfil dlq list
+  fulfil dlq list --key shop-eu-order-100231
+  fulfil dlq list -o json          # one JSON object per dead letter`,
+		Args: noArgs,
 	}
-	if sub == "replay" {
-		switch {
-		case fs.NArg() == 1 && *key == "":
-			*key = fs.Arg(0)
-		case fs.NArg() > 1 || (*key == "") == !*all:
-			fmt.Fprintln(stderr, "usage: fulfil dlq replay KEY|--all")
-			return exitUsage
+	c.natsFlags(cmd.Flags(), false)
+	cmd.Flags().StringVar(&key, "key", "", "only this idempotency key")
+	outputFlag(cmd.Flags(), &output, "text", false)
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+		dls, env, code := deadLetters(cmd.Context(), &c, "list", key, stderr)
+		if code != exitOK {
+			return code
 		}
-	}
-	log, _ := newLogger("error", stderr)
-	env, err := connectNATS(&c, false, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "fulfil dlq: %v\n", err)
-		return exitFailed
-	}
-	defer env.close()
-	dls, err := worker.ListDeadLetters(ctx, env.js, *key)
-	if err != nil {
-		fmt.Fprintf(stderr, "fulfil dlq: %v\n", err)
-		return exitFailed
-	}
-	if sub == "list" {
+		env.close()
+		if output == "json" {
+			enc := json.NewEncoder(stdout)
+			for _, d := range dls {
+				_ = enc.Encode(map[string]any{"seq": d.Seq, "deadLettered": d.Time, "idempotencyKey": d.Key, "reason": d.Reason,
+					"deliveries": d.Deliveries, "requestSeq": d.RequestSeq, "truncated": d.Truncated, "request": json.RawMessage(validJSON(d.Data))})
+			}
+			return exitOK
+		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SEQ\tDEAD-LETTERED\tKEY\tREASON\tDELIVERIES\tREQUEST SEQ")
 		for _, d := range dls {
@@ -53,22 +61,73 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tw.Flush()
 		fmt.Fprintf(stdout, "%d dead letter(s)\n", len(dls))
 		return exitOK
+	})
+	return cmd
+}
+
+func newDLQReplayCmd() *cobra.Command {
+	var c config
+	var all bool
+	var key string
+	cmd := &cobra.Command{
+		Use:   "replay KEY|--all",
+		Short: "publish dead-lettered requests again, as new requests",
+		Example: `  fulfil dlq replay shop-eu-order-100231
+  fulfil dlq replay --all`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if n := len(args) + btoi(key != "") + btoi(all); n != 1 || len(args) > 1 {
+				return errors.New("give one idempotency KEY, or --all")
+			}
+			return nil
+		},
 	}
-	if len(dls) == 0 {
-		fmt.Fprintln(stderr, "fulfil dlq replay: nothing to replay")
-		return exitFailed
-	}
-	code := exitOK
-	for _, d := range dls {
-		seq, err := worker.ReplayDeadLetter(ctx, env.js, c.prefix, d)
-		if err != nil {
-			fmt.Fprintf(stderr, "fulfil dlq replay: %v\n", err)
-			code = exitFailed
-			continue
+	c.natsFlags(cmd.Flags(), false)
+	cmd.Flags().BoolVar(&all, "all", false, "replay every dead letter")
+	cmd.Flags().StringVar(&key, "key", "", "the idempotency key to replay (the same as the KEY argument)")
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) int {
+		stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+		if len(args) == 1 {
+			key = args[0]
 		}
-		fmt.Fprintf(stdout, "replayed dead letter %d (%s, %s) as request %d\n", d.Seq, orDash(d.Key), d.Reason, seq)
+		dls, env, code := deadLetters(cmd.Context(), &c, "replay", key, stderr)
+		if code != exitOK {
+			return code
+		}
+		defer env.close()
+		if len(dls) == 0 {
+			fmt.Fprintln(stderr, "fulfil dlq replay: nothing to replay")
+			return exitFailed
+		}
+		code = exitOK
+		for _, d := range dls {
+			seq, err := worker.ReplayDeadLetter(cmd.Context(), env.js, c.prefix, d)
+			if err != nil {
+				fmt.Fprintf(stderr, "fulfil dlq replay: %v\n", err)
+				code = exitFailed
+				continue
+			}
+			fmt.Fprintf(stdout, "replayed dead letter %d (%s, %s) as request %d\n", d.Seq, orDash(d.Key), d.Reason, seq)
+		}
+		return code
+	})
+	return cmd
+}
+
+// deadLetters connects to NATS and returns the dead letters of key (all if empty); the
+// caller closes env.
+func deadLetters(ctx context.Context, c *config, sub, key string, stderr io.Writer) ([]worker.DeadLetter, *natsEnv, int) {
+	log, _ := newLogger("error", stderr)
+	env, err := connectNATS(c, false, log)
+	if err != nil {
+		return nil, nil, natsFailure(stderr, "dlq "+sub, err)
 	}
-	return code
+	dls, err := worker.ListDeadLetters(ctx, env.js, key)
+	if err != nil {
+		env.close()
+		fmt.Fprintf(stderr, "fulfil dlq %s: %v\n", sub, err)
+		return nil, nil, exitFailed
+	}
+	return dls, env, exitOK
 }
 
 func orDash(s string) string {

@@ -9,25 +9,48 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/fulfil/fulfil/messages"
 )
 
-// runEvents prints the events stream, optionally filtered, and follows it.
-func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newEventsCmd() *cobra.Command {
 	var c config
-	fs, ee := newFlags("events", &c, secNATS, stderr)
-	key := fs.String("key", "", "only events of this idempotency key")
-	typ := fs.String("type", "", "only this type: completed, failed or progress")
-	since := fs.Duration("since", 24*time.Hour, "start this long ago")
-	follow := fs.Bool("follow", true, "keep following new events (false: print what exists and exit)")
-	asJSON := fs.Bool("json", false, "print each event as JSON")
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
+	var o eventsOptions
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "print and follow the events stream, filtered by key or type",
+		Example: `  fulfil events                                     # the last 24 hours, then follow
+  fulfil events --key shop-eu-order-100231 --follow=false
+  fulfil events --type failed --since 1h -o json    # one event a line, as published`,
+		Args: noArgs,
 	}
+	c.natsFlags(cmd.Flags(), false)
+	fs := cmd.Flags()
+	fs.StringVar(&o.key, "key", "", "only events of this idempotency key")
+	fs.StringVar(&o.typ, "type", "", "only this type: completed, failed or progress")
+	fs.DurationVar(&o.since, "since", 24*time.Hour, "start this long ago")
+	fs.BoolVar(&o.follow, "follow", true, "keep following new events (false: print what exists and exit)")
+	outputFlag(fs, &o.output, "text", true)
+	fs.Lookup("json").Usage = "same as -o json: print each event as JSON"
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		return runEvents(cmd.Context(), &c, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
+type eventsOptions struct {
+	key, typ, output string
+	since            time.Duration
+	follow           bool
+}
+
+// runEvents prints the events stream, optionally filtered, and follows it.
+func runEvents(ctx context.Context, c *config, o eventsOptions, stdout, stderr io.Writer) int {
+	asJSON := o.output == "json"
 	subjects := messages.SubjectsFor(c.prefix)
 	filter := subjects.Events()
-	switch *typ {
+	switch o.typ {
 	case "":
 	case "completed":
 		filter = []string{subjects.Completed}
@@ -36,17 +59,16 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "progress":
 		filter = []string{subjects.Progress}
 	default:
-		fmt.Fprintf(stderr, "fulfil events: --type %q: want completed, failed or progress\n", *typ)
+		fmt.Fprintf(stderr, "fulfil events: --type %q: want completed, failed or progress\n", o.typ)
 		return exitUsage
 	}
 	log, _ := newLogger("error", stderr)
-	env, err := connectNATS(&c, false, log)
+	env, err := connectNATS(c, false, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "fulfil events: %v\n", err)
-		return exitFailed
+		return natsFailure(stderr, "events", err)
 	}
 	defer env.close()
-	start := time.Now().Add(-*since)
+	start := time.Now().Add(-o.since)
 	cons, err := env.js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{
 		FilterSubjects: filter, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
 	})
@@ -54,7 +76,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "fulfil events: %v\n", err)
 		return exitFailed
 	}
-	if !*follow {
+	if !o.follow {
 		info, err := cons.Info(ctx)
 		if err != nil {
 			fmt.Fprintf(stderr, "fulfil events: %v\n", err)
@@ -76,10 +98,10 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if err != nil {
 			return exitOK // stopped
 		}
-		if *key == "" || m.Headers().Get(messages.HeaderIdempotencyKey) == *key {
-			printEvent(stdout, m.Data(), *asJSON)
+		if o.key == "" || m.Headers().Get(messages.HeaderIdempotencyKey) == o.key {
+			printEvent(stdout, m.Data(), asJSON)
 		}
-		if md, err := m.Metadata(); !*follow && err == nil && md.NumPending == 0 {
+		if md, err := m.Metadata(); !o.follow && err == nil && md.NumPending == 0 {
 			it.Stop()
 			return exitOK
 		}

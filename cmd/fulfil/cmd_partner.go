@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/internal/partnercheck"
@@ -15,36 +18,52 @@ import (
 // to inspect the simulator.
 var startPartnerSim = func() *partnertest.Server { return partnertest.NewServer() }
 
-func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "check" {
-		return runPartnerCheck(ctx, args[1:], stdout, stderr)
+func newPartnerCmd() *cobra.Command {
+	cmd := groupCmd("partner", "check the partner API against fulfil's decoders (partner check)",
+		`  fulfil partner check --partner-sim
+  fulfil partner check --save partnerclient/testdata/fixtures`)
+	cmd.AddCommand(newPartnerCheckCmd())
+	return cmd
+}
+
+func newPartnerCheckCmd() *cobra.Command {
+	var c config
+	var save, output string
+	var productID int64
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "call every read-only partner API endpoint and compare the answers with fulfil's decoders",
+		Long: `Calls every read-only partner API endpoint and compares the answers with fulfil's decoders.
+A value of an unexpected type in a field fulfil does not rely on is reported as drift (a warning);
+one in a field it relies on, or a failed call, makes the check fail (exit 1).`,
+		Example: `  FULFIL_PARTNER_CLIENT_ID_FILE=id.txt FULFIL_PARTNER_CLIENT_SECRET_FILE=secret.txt fulfil partner check
+  fulfil partner check --partner-sim -o json
+  fulfil partner check --save partnerclient/testdata/fixtures --product-id 12`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q", args)
+			}
+			return nil
+		},
 	}
-	fmt.Fprintln(stderr, "Usage: fulfil partner check [--save DIR] [--product-id 12] [partner flags]")
-	fmt.Fprintln(stderr, "\nCalls every read-only partner API endpoint and compares the answers with fulfil's decoders.")
-	fmt.Fprintln(stderr, "A value of an unexpected type in a field fulfil does not rely on is reported as drift (a warning);")
-	fmt.Fprintln(stderr, "one in a field it relies on, or a failed call, makes the check fail (exit 1).")
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		return exitOK
-	}
-	return exitUsage
+	fs := cmd.Flags()
+	c.partnerFlags(fs)
+	c.logFlag(fs, defaultLogLevel)
+	fs.StringVar(&save, "save", "", "write each response to DIR/<endpoint>.json, tokens and secret redacted; account data is kept, so review before committing")
+	fs.Int64Var(&productID, "product-id", 12, "product whose licences and plans are read (12: P-Series Software Edition)")
+	outputFlag(fs, &output, "text", false)
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		return runPartnerCheck(cmd.Context(), &c, save, productID, output == "json", cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
 }
 
 // runPartnerCheck checks the partner API's answers against the decoders: exit 0 when
 // every call succeeded and every value fulfil relies on fits, 1 otherwise. Drift (a value
 // of an unexpected type elsewhere, which the decoders tolerate) is reported, not failed.
-func runPartnerCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c config
-	fs, ee := newFlags("partner check", &c, secPartner|secLog, stderr)
-	save := fs.String("save", "", "write each response to DIR/<endpoint>.json, tokens and secret redacted; account data is kept, so review before committing")
-	productID := fs.Int64("product-id", 12, "product whose licences and plans are read (12: P-Series Software Edition)")
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, fmt.Errorf("unexpected arguments %q", fs.Args()))
-	}
-	if *productID < 0 {
-		return usageError(stderr, fmt.Errorf("--product-id %d: must not be negative", *productID))
+func runPartnerCheck(ctx context.Context, c *config, save string, productID int64, asJSON bool, stdout, stderr io.Writer) int {
+	if productID < 0 {
+		return usageError(stderr, fmt.Errorf("--product-id %d: must not be negative", productID))
 	}
 	if err := c.resolvePartner(); err != nil {
 		return usageError(stderr, err)
@@ -62,15 +81,15 @@ func runPartnerCheck(ctx context.Context, args []string, stdout, stderr io.Write
 		c.partnerURL, c.clientID, c.clientSecret = sim.URL, partnertest.DefaultClientID, partnertest.DefaultClientSecret
 	}
 	rec := partnercheck.NewRecorder(nil)
-	client, stop, err := partner(&c, log, nil, rec.Option())
+	client, stop, err := partner(c, log, nil, rec.Option())
 	if err != nil {
 		return usageError(stderr, err)
 	}
 	defer stop()
 
-	report, err := partnercheck.Check(ctx, client, rec, partnercheck.Options{ProductID: *productID, FixtureDir: *save})
+	report, err := partnercheck.Check(ctx, client, rec, partnercheck.Options{ProductID: productID, FixtureDir: save})
 	if report != nil {
-		if werr := report.Write(stdout); werr != nil {
+		if werr := writePartnerReport(stdout, report, productID, err, asJSON); werr != nil {
 			fmt.Fprintf(stderr, "fulfil partner check: %v\n", werr)
 			return exitFailed
 		}
@@ -83,4 +102,23 @@ func runPartnerCheck(ctx context.Context, args []string, stdout, stderr io.Write
 		return exitFailed
 	}
 	return exitOK
+}
+
+// writePartnerReport prints the check's report: its table, or with asJSON one object with
+// the verdict and the same text (internal/partnercheck renders the report only as text).
+func writePartnerReport(w io.Writer, r *partnercheck.Report, productID int64, checkErr error, asJSON bool) error {
+	if !asJSON {
+		return r.Write(w)
+	}
+	var text bytes.Buffer
+	if err := r.Write(&text); err != nil {
+		return err
+	}
+	out := map[string]any{"ok": r.OK() && checkErr == nil, "productId": productID, "report": text.String()}
+	if checkErr != nil {
+		out["error"] = checkErr.Error()
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	_, err := fmt.Fprintln(w, string(b))
+	return err
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
@@ -24,81 +26,73 @@ type partnerSimOptions struct {
 	hostile  partnertest.Hostile
 }
 
-// parsePartnerSim reads the flags of fulfil partnersim. The hostile knobs also come from the
+// partnerSimFlags are the flags of fulfil partnersim. The hostile knobs also come from the
 // environment: FULFIL_ and the flag's name in capitals, "-" as "_".
-func parsePartnerSim(args []string, stderr io.Writer) (partnerSimOptions, error) {
-	fs := flag.NewFlagSet("fulfil partnersim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: fulfil partnersim [flags]\n\n"+
-			"Serves the partner API simulator. The hostile flags make it differ from the documentation\n"+
-			"the way a real portal might; rates are probabilities drawn from --seed.\n\n")
-		fs.PrintDefaults()
-	}
-	ee := &envErrs{}
-	env := func(name string) string { return " ($" + envName(name) + ")" }
+type partnerSimFlags struct {
+	addr, id, secret                      string
+	latency, jitter, tokenTTL             time.Duration
+	errRate, rateLimit, reset, commitFail float64
+	seed                                  int64
+	hostile                               partnertest.Hostile
+}
 
-	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
-	id := fs.String("client-id", partnertest.DefaultClientID, "client ID the simulator accepts")
-	secret := fs.String("client-secret", partnertest.DefaultClientSecret, "client secret the simulator accepts")
-	latency := fs.Duration("latency", 0, "added latency of every business call")
-	jitter := fs.Duration("jitter", 0, "random extra latency, uniform in [0, jitter)")
-	errRate := fs.Float64("error-rate", 0, "probability of a 503 per business call")
-	rateLimit := fs.Float64("rate-limit-rate", 0, "probability of a 429 per business call")
-	reset := fs.Float64("reset-rate", 0, "probability of a connection reset per business call")
-	commitFail := fs.Float64("commit-then-fail", 0, "probability that create order commits, then loses its reply")
-	tokenTTL := fs.Duration("token-ttl", 30*time.Minute, "access token lifetime")
-	seed := fs.Int64("seed", 1, "seed of the fault and ID generator")
+func (p *partnerSimFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&p.addr, "addr", "127.0.0.1:8089", "listen address")
+	fs.StringVar(&p.id, "client-id", partnertest.DefaultClientID, "client ID the simulator accepts")
+	fs.StringVar(&p.secret, "client-secret", partnertest.DefaultClientSecret, "client secret the simulator accepts")
+	fs.DurationVar(&p.latency, "latency", 0, "added latency of every business call")
+	fs.DurationVar(&p.jitter, "jitter", 0, "random extra latency, uniform in [0, jitter)")
+	fs.Float64Var(&p.errRate, "error-rate", 0, "probability of a 503 per business call")
+	fs.Float64Var(&p.rateLimit, "rate-limit-rate", 0, "probability of a 429 per business call")
+	fs.Float64Var(&p.reset, "reset-rate", 0, "probability of a connection reset per business call")
+	fs.Float64Var(&p.commitFail, "commit-then-fail", 0, "probability that create order commits, then loses its reply")
+	fs.DurationVar(&p.tokenTTL, "token-ttl", 30*time.Minute, "access token lifetime")
+	fs.Int64Var(&p.seed, "seed", 1, "seed of the fault and ID generator")
 
-	var h partnertest.Hostile
-	fs.Float64Var(&h.OrderErrorEnvelopeRate, "order-error-envelope-rate", ee.float("order-error-envelope-rate", 0),
-		"hostile: probability that create order commits, then answers HTTP 200 with code system_error and status 500"+
-			env("order-error-envelope-rate"))
-	fs.Float64Var(&h.OrderNoOrderNoRate, "order-no-orderno-rate", ee.float("order-no-orderno-rate", 0),
-		"hostile: probability that create order commits and answers success without orderNo"+env("order-no-orderno-rate"))
-	fs.Float64Var(&h.UndocumentedStatusRate, "undocumented-status-rate", ee.float("undocumented-status-rate", 0),
-		"hostile: probability that a new order shows --undocumented-status for --undocumented-status-for"+
-			env("undocumented-status-rate"))
-	fs.StringVar(&h.UndocumentedStatus, "undocumented-status",
-		envString("undocumented-status", partnertest.DefaultUndocumentedStatus),
-		"hostile: the undocumented orderStatus"+env("undocumented-status"))
-	fs.DurationVar(&h.UndocumentedStatusFor, "undocumented-status-for", ee.duration("undocumented-status-for", 30*time.Second),
-		"hostile: how long after its creation an order shows the undocumented status before \"succeed\"; 0: for ever"+
-			env("undocumented-status-for"))
-	fs.StringVar(&h.RedirectTo, "redirect-to", envString("redirect-to", ""),
+	h := &p.hostile
+	f := envFlags{fs}
+	f.Float64(&h.OrderErrorEnvelopeRate, "order-error-envelope-rate", "FULFIL_ORDER_ERROR_ENVELOPE_RATE", 0,
+		"hostile: probability that create order commits, then answers HTTP 200 with code system_error and status 500")
+	f.Float64(&h.OrderNoOrderNoRate, "order-no-orderno-rate", "FULFIL_ORDER_NO_ORDERNO_RATE", 0,
+		"hostile: probability that create order commits and answers success without orderNo")
+	f.Float64(&h.UndocumentedStatusRate, "undocumented-status-rate", "FULFIL_UNDOCUMENTED_STATUS_RATE", 0,
+		"hostile: probability that a new order shows --undocumented-status for --undocumented-status-for")
+	f.String(&h.UndocumentedStatus, "undocumented-status", "FULFIL_UNDOCUMENTED_STATUS", partnertest.DefaultUndocumentedStatus,
+		"hostile: the undocumented orderStatus")
+	f.Duration(&h.UndocumentedStatusFor, "undocumented-status-for", "FULFIL_UNDOCUMENTED_STATUS_FOR", 30*time.Second,
+		"hostile: how long after its creation an order shows the undocumented status before \"succeed\"; 0: for ever")
+	f.String(&h.RedirectTo, "redirect-to", "FULFIL_REDIRECT_TO", "",
 		"hostile: base URL of another listener; every request, the token request included, is answered with a "+
-			"redirect there (same path and query) and not carried out; empty: off"+env("redirect-to"))
-	fs.DurationVar(&h.RedirectFor, "redirect-for", ee.duration("redirect-for", 0),
-		"hostile: how long from start-up --redirect-to lasts; 0: for ever"+env("redirect-for"))
-	fs.IntVar(&h.RedirectStatus, "redirect-status", ee.int("redirect-status", http.StatusTemporaryRedirect),
-		"hostile: HTTP status of the redirects, 300 to 399"+env("redirect-status"))
-	fs.BoolVar(&h.EmptyBillingContacts, "empty-billing-contacts", ee.bool("empty-billing-contacts", false),
-		"hostile: the billing contact list answers \"result\":{}"+env("empty-billing-contacts"))
-	fs.BoolVar(&h.AutoRenewalAsBool, "auto-renewal-as-bool", ee.bool("auto-renewal-as-bool", false),
-		"hostile: product list and details give planAutoRenewal and serviceAutoRenewal as true/false, not 1/0"+
-			env("auto-renewal-as-bool"))
-	fs.BoolVar(&h.OrderListOldestFirst, "order-list-oldest-first", ee.bool("order-list-oldest-first", false),
-		"hostile: the order list answers oldest first, whatever sort says"+env("order-list-oldest-first"))
-	fs.IntVar(&h.OrderListShift, "order-list-shift", ee.int("order-list-shift", 0),
+			"redirect there (same path and query) and not carried out; empty: off")
+	f.Duration(&h.RedirectFor, "redirect-for", "FULFIL_REDIRECT_FOR", 0, "hostile: how long from start-up --redirect-to lasts; 0: for ever")
+	f.Int(&h.RedirectStatus, "redirect-status", "FULFIL_REDIRECT_STATUS", http.StatusTemporaryRedirect, "hostile: HTTP status of the redirects, 300 to 399")
+	f.Bool(&h.EmptyBillingContacts, "empty-billing-contacts", "FULFIL_EMPTY_BILLING_CONTACTS", false,
+		"hostile: the billing contact list answers \"result\":{}")
+	f.Bool(&h.AutoRenewalAsBool, "auto-renewal-as-bool", "FULFIL_AUTO_RENEWAL_AS_BOOL", false,
+		"hostile: product list and details give planAutoRenewal and serviceAutoRenewal as true/false, not 1/0")
+	f.Bool(&h.OrderListOldestFirst, "order-list-oldest-first", "FULFIL_ORDER_LIST_OLDEST_FIRST", false,
+		"hostile: the order list answers oldest first, whatever sort says")
+	f.Int(&h.OrderListShift, "order-list-shift", "FULFIL_ORDER_LIST_SHIFT", 0,
 		"hostile: every order-list page after the first starts this many orders early, repeating the end of the "+
-			"previous page, as when orders arrive while a client pages"+env("order-list-shift"))
-	fs.BoolVar(&h.OrderListWithoutPONumber, "order-list-without-po-number", ee.bool("order-list-without-po-number", false),
-		"hostile: order-list items have no poNumber (order details keep it)"+env("order-list-without-po-number"))
+			"previous page, as when orders arrive while a client pages")
+	f.Bool(&h.OrderListWithoutPONumber, "order-list-without-po-number", "FULFIL_ORDER_LIST_WITHOUT_PO_NUMBER", false,
+		"hostile: order-list items have no poNumber (order details keep it)")
+}
 
-	if err := fs.Parse(args); err != nil {
-		return partnerSimOptions{}, flagError{err} // the flag package has reported it
-	}
-	errs := []error(*ee)
-	for _, p := range []struct {
+// options checks the flags' values and returns the simulator's options.
+func (p *partnerSimFlags) options() (partnerSimOptions, error) {
+	h := p.hostile
+	var errs []error
+	for _, r := range []struct {
 		name string
 		v    float64
 	}{
-		{"error-rate", *errRate}, {"rate-limit-rate", *rateLimit}, {"reset-rate", *reset},
-		{"commit-then-fail", *commitFail}, {"order-error-envelope-rate", h.OrderErrorEnvelopeRate},
+		{"error-rate", p.errRate}, {"rate-limit-rate", p.rateLimit}, {"reset-rate", p.reset},
+		{"commit-then-fail", p.commitFail}, {"order-error-envelope-rate", h.OrderErrorEnvelopeRate},
 		{"order-no-orderno-rate", h.OrderNoOrderNoRate}, {"undocumented-status-rate", h.UndocumentedStatusRate},
 	} {
-		if !(p.v >= 0 && p.v <= 1) {
-			errs = append(errs, fmt.Errorf("--%s %v: probabilities must be between 0 and 1", p.name, p.v))
+		if !(r.v >= 0 && r.v <= 1) {
+			errs = append(errs, fmt.Errorf("--%s %v: probabilities must be between 0 and 1", r.name, r.v))
 		}
 	}
 	if h.RedirectTo != "" {
@@ -122,30 +116,24 @@ func parsePartnerSim(args []string, stderr io.Writer) (partnerSimOptions, error)
 		return partnerSimOptions{}, errors.Join(errs...)
 	}
 
-	o := partnerSimOptions{addr: *addr, clientID: *id, hostile: h, opts: []partnertest.Option{
-		partnertest.WithCredentials(*id, *secret),
-		partnertest.WithTokenTTL(*tokenTTL),
-		partnertest.WithSeed(*seed),
+	o := partnerSimOptions{addr: p.addr, clientID: p.id, hostile: h, opts: []partnertest.Option{
+		partnertest.WithCredentials(p.id, p.secret),
+		partnertest.WithTokenTTL(p.tokenTTL),
+		partnertest.WithSeed(p.seed),
 		partnertest.WithHostile(h),
 	}}
 	for _, ep := range partnerclient.AllEndpoints {
 		if ep == partnerclient.EndpointToken {
 			continue
 		}
-		f := partnertest.Faults{Latency: *latency, Jitter: *jitter, ErrorRate: *errRate, RateLimitRate: *rateLimit, ResetRate: *reset}
+		f := partnertest.Faults{Latency: p.latency, Jitter: p.jitter, ErrorRate: p.errRate, RateLimitRate: p.rateLimit, ResetRate: p.reset}
 		if ep == partnerclient.EndpointCreateOrder {
-			f.CommitThenFail = *commitFail
+			f.CommitThenFail = p.commitFail
 		}
 		o.opts = append(o.opts, partnertest.WithFaults(ep, f))
 	}
 	return o, nil
 }
-
-// flagError is a command-line error that the flag package has already reported.
-type flagError struct{ err error }
-
-func (e flagError) Error() string { return e.err.Error() }
-func (e flagError) Unwrap() error { return e.err }
 
 // describeHostile lists the hostile knobs in force, one a line; none for the documented
 // behaviour.
@@ -172,17 +160,33 @@ func describeHostile(h partnertest.Hostile) []string {
 	return out
 }
 
-func runPartnerSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parsePartnerSim(args, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		if !errors.As(err, new(flagError)) {
-			fmt.Fprintf(stderr, "fulfil partnersim: %v\n", err)
-		}
-		return exitUsage
+func newPartnerSimCmd() *cobra.Command {
+	var p partnerSimFlags
+	cmd := &cobra.Command{
+		Use:   "partnersim",
+		Short: "run the partner API simulator standalone",
+		Long: `Serves the partner API simulator. The hostile flags make it differ from the documentation
+the way a real portal might; rates are probabilities drawn from --seed.`,
+		Example: `  fulfil partnersim --addr 127.0.0.1:8089 --latency 50ms --error-rate 0.05 --commit-then-fail 0.02
+  fulfil partnersim --redirect-to http://127.0.0.1:9099 --redirect-for 5s
+  FULFIL_ORDER_LIST_SHIFT=2 fulfil partnersim`,
+		Args: noArgs,
 	}
+	p.register(cmd.Flags())
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		stderr := cmd.ErrOrStderr()
+		o, err := p.options()
+		if err != nil {
+			fmt.Fprintf(stderr, "fulfil partnersim: %v\n", err)
+			return exitUsage
+		}
+		return servePartnerSim(cmd.Context(), o, cmd.OutOrStdout(), stderr)
+	})
+	return cmd
+}
+
+// servePartnerSim serves the simulator until ctx ends.
+func servePartnerSim(ctx context.Context, o partnerSimOptions, stdout, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "fulfil partnersim: %v\n", err)

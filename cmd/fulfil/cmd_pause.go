@@ -2,45 +2,52 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/fulfil/fulfil/internal/control"
 )
 
-func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return setPause(ctx, "pause", true, args, stdout, stderr)
-}
-
-func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return setPause(ctx, "resume", false, args, stdout, stderr)
+// newPauseCmd is `fulfil pause` (paused) or `fulfil resume`.
+func newPauseCmd(paused bool) *cobra.Command {
+	var c config
+	var reason, by string
+	cmd := &cobra.Command{
+		Use:   "resume",
+		Short: "let create order go ahead again after fulfil pause",
+		Example: `  fulfil resume
+  fulfil resume --by alice@ops`,
+		Args: noArgs,
+	}
+	if paused {
+		cmd.Use, cmd.Short = "pause", "stop every worker from sending create order (--reason TEXT); the rest goes on"
+		cmd.Example = `  fulfil pause --reason "partner invoice dispute"
+  fulfil pause --reason "spend review" --by alice@ops`
+	}
+	c.natsFlags(cmd.Flags(), false)
+	if paused {
+		cmd.Flags().StringVar(&reason, "reason", "", "why the account is paused, shown by fulfil status and in the progress events of waiting purchases")
+	}
+	cmd.Flags().StringVar(&by, "by", operator(), "who sets the flag")
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		return setPause(cmd.Context(), &c, cmd.Name(), paused, by, reason, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
 }
 
 // setPause sets or clears the account's pause flag in the control bucket, creating the bucket
 // if no worker has yet.
-func setPause(ctx context.Context, name string, paused bool, args []string, stdout, stderr io.Writer) int {
-	var c config
-	fs, ee := newFlags(name, &c, secNATS, stderr)
-	reason := ""
-	if paused {
-		fs.StringVar(&reason, "reason", "", "why the account is paused, shown by fulfil status and in the progress events of waiting purchases")
-	}
-	by := fs.String("by", operator(), "who sets the flag")
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "usage: fulfil %s [flags] (no arguments)\n", name)
-		return exitUsage
-	}
+func setPause(ctx context.Context, c *config, name string, paused bool, by, reason string, stdout, stderr io.Writer) int {
 	log, _ := newLogger("error", stderr)
-	env, err := connectNATS(&c, false, log)
+	env, err := connectNATS(c, false, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "fulfil %s: %v\n", name, err)
-		return exitFailed
+		return natsFailure(stderr, name, err)
 	}
 	defer env.close()
 	ctl, err := control.Ensure(ctx, env.js, control.Config{Replicas: defaultReplicas(env.nc.ConnectedClusterName())})
@@ -48,7 +55,7 @@ func setPause(ctx context.Context, name string, paused bool, args []string, stdo
 		fmt.Fprintf(stderr, "fulfil %s: %v\n", name, err)
 		return exitFailed
 	}
-	prev, err := ctl.SetPause(ctx, paused, *by, reason)
+	prev, err := ctl.SetPause(ctx, paused, by, reason)
 	if err != nil {
 		fmt.Fprintf(stderr, "fulfil %s: %v\n", name, err)
 		return exitFailed
@@ -125,4 +132,31 @@ func printControl(ctx context.Context, w io.Writer, ctl *control.Control, now ti
 			sum.Counts["orphan"], sum.Counts["duplicate"], sum.Counts["missing"])
 	}
 	return nil
+}
+
+// printControlJSON renders the account's control state for `fulfil status -o json`; ctl is
+// nil when no worker has created the control bucket yet.
+func printControlJSON(ctx context.Context, w io.Writer, ctl *control.Control, now time.Time) error {
+	out := map[string]any{"pause": control.Pause{}, "ordersThisHour": 0, "ordersToday": 0, "lastAudit": nil}
+	if ctl != nil {
+		p, err := ctl.Pause(ctx)
+		if err != nil {
+			return err
+		}
+		sp, err := ctl.SpendAt(ctx, now)
+		if err != nil {
+			return err
+		}
+		sum, ok, err := ctl.LastAudit(ctx)
+		if err != nil {
+			return err
+		}
+		out["pause"], out["ordersThisHour"], out["ordersToday"] = p, sp.Hour(now), sp.Total
+		if ok {
+			out["lastAudit"] = sum
+		}
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	_, err := fmt.Fprintln(w, string(b))
+	return err
 }

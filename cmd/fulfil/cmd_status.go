@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/control"
@@ -18,23 +19,34 @@ import (
 	"github.com/fulfil/fulfil/workflow"
 )
 
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newStatusCmd() *cobra.Command {
 	var c config
-	fs, ee := newFlags("status", &c, secNATS, stderr)
-	asJSON := fs.Bool("json", false, "print the purchase as JSON, the document GET /v1/purchases/KEY answers")
-	raw := fs.Bool("raw", false, "with --json: print the stored idempotency record instead")
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
+	var output string
+	var raw bool
+	cmd := &cobra.Command{
+		Use:   "status [IDEMPOTENCY_KEY]",
+		Short: "show the saga state of one idempotency key; without a key, the account's pause, spend and last audit",
+		Example: `  fulfil status shop-eu-order-100231
+  fulfil status shop-eu-order-100231 -o json          # the document GET /v1/purchases/KEY answers
+  fulfil status shop-eu-order-100231 -o json --raw    # the stored idempotency record
+  fulfil status                                       # the account: pause, spend counters, last audit`,
+		Args: cobra.MaximumNArgs(1),
 	}
-	if fs.NArg() > 1 {
-		fmt.Fprintln(stderr, "usage: fulfil status [flags] [IDEMPOTENCY_KEY]  (without a key: the account's pause, spend and last audit)")
-		return exitUsage
-	}
+	c.natsFlags(cmd.Flags(), false)
+	outputFlag(cmd.Flags(), &output, "text", true)
+	cmd.Flags().Lookup("json").Usage = "same as -o json: print the purchase as JSON, the document GET /v1/purchases/KEY answers"
+	cmd.Flags().BoolVar(&raw, "raw", false, "with -o json: print the stored idempotency record instead")
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) int {
+		return runStatus(cmd.Context(), &c, args, output == "json", raw, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
+func runStatus(ctx context.Context, c *config, args []string, asJSON, raw bool, stdout, stderr io.Writer) int {
 	log, _ := newLogger("error", stderr)
-	env, err := connectNATS(&c, false, log)
+	env, err := connectNATS(c, false, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
-		return exitFailed
+		return natsFailure(stderr, "status", err)
 	}
 	defer env.close()
 	ctl, err := control.Bind(ctx, env.js, control.Config{})
@@ -42,7 +54,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
 		return exitFailed
 	}
-	if fs.NArg() == 0 {
+	if len(args) == 0 {
+		if asJSON {
+			if err := printControlJSON(ctx, stdout, ctl, time.Now()); err != nil {
+				fmt.Fprintf(stderr, "fulfil status: %v\n", err)
+				return exitFailed
+			}
+			return exitOK
+		}
 		if ctl == nil {
 			fmt.Fprintln(stdout, "account: running (no worker has started and nobody has paused it yet)")
 			return exitOK
@@ -53,8 +72,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return exitOK
 	}
-	key := fs.Arg(0)
-	if *asJSON && !*raw {
+	key := args[0]
+	if asJSON && !raw {
 		return printPurchaseJSON(ctx, env.js, key, stdout, stderr)
 	}
 	store, err := idempotency.Bind(ctx, env.js, idempotency.Config{})
@@ -71,7 +90,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "fulfil status: %v\n", err)
 		return exitFailed
 	}
-	if *asJSON {
+	if asJSON {
 		b, _ := json.MarshalIndent(rec, "", "  ")
 		fmt.Fprintln(stdout, string(b))
 		return exitOK

@@ -3,71 +3,93 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/worker"
 )
 
-// stringList is a repeatable flag.
-type stringList []string
+// submitOptions are the flags of `fulfil submit` besides the configuration.
+type submitOptions struct {
+	file, key, productNo, customer, plan, billing, po, msgID, output string
+	services                                                         []string
+	quantity, years                                                  int
+	autoRenew                                                        bool
+	timeout                                                          time.Duration
+}
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newSubmitCmd() *cobra.Command {
 	var c config
-	fs, ee := newFlags("submit", &c, secNATS|secLog, stderr)
-	file := fs.String("f", "", "read the request from a JSON file (- for stdin)")
-	key := fs.String("key", "", "idempotency key")
-	productNo := fs.String("product-no", "", "SN of an existing PBX (absent: a new license)")
-	customer := fs.String("customer-email", "", "subordinate customer of a new license")
-	plan := fs.String("plan", "", "plan name or ID")
-	var services stringList
-	fs.Var(&services, "service", "service name or ID (repeatable)")
-	quantity := fs.Int("quantity", 0, "extensions")
-	years := fs.Int("years", 0, "years (1-5, default 1)")
-	billing := fs.String("billing-email", "", "billing contact e-mail")
-	po := fs.String("po-number", "", "purchase order number")
-	autoRenew := fs.Bool("auto-renew", true, "enable auto-renewal after the order")
-	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the result event (0: do not wait)")
-	asJSON := fs.Bool("json", false, "print the result event as JSON")
-	msgID := fs.String("msg-id", "", "Nats-Msg-Id of the request (default: KEY:first 32 hex digits of the body's SHA-256, so only an exact re-send is deduplicated)")
-	c.logLevel = "error"
-	if err := parse(fs, ee, args); err != nil {
-		return usageError(stderr, err)
+	var o submitOptions
+	cmd := &cobra.Command{
+		Use:   "submit",
+		Short: "publish a purchase request (flags or -f FILE) and wait for its result event",
+		Long: `Publishes a purchase request, built from the flags or read from a JSON file (-f), and waits for
+its result event. Exit 0 completed, 1 failed, 3 no result within --timeout, 4 NATS unreachable.`,
+		Example: `  fulfil submit --key shop-eu-order-100231 --plan "Ultimate Plan" --quantity 5
+  fulfil submit --key crm-2001 --product-no 3651xxxx --plan "Ultimate Plan" --service "Disaster Recovery" --years 2
+  fulfil submit -f examples/requests/new-licence.json -o json
+  fulfil submit -f - --timeout 0 < request.json      # publish only, do not wait`,
+		Args: noArgs,
 	}
+	fs := cmd.Flags()
+	c.natsFlags(fs, false)
+	c.logFlag(fs, "error")
+	fs.StringVarP(&o.file, "file", "f", "", "read the request from a JSON file (- for stdin)")
+	fs.StringVar(&o.key, "key", "", "idempotency key")
+	fs.StringVar(&o.productNo, "product-no", "", "SN of an existing PBX (absent: a new license)")
+	fs.StringVar(&o.customer, "customer-email", "", "subordinate customer of a new license")
+	fs.StringVar(&o.plan, "plan", "", "plan name or ID")
+	fs.StringArrayVar(&o.services, "service", nil, "service name or ID (repeatable)")
+	fs.IntVar(&o.quantity, "quantity", 0, "extensions")
+	fs.IntVar(&o.years, "years", 0, "years (1-5, default 1)")
+	fs.StringVar(&o.billing, "billing-email", "", "billing contact e-mail")
+	fs.StringVar(&o.po, "po-number", "", "purchase order number")
+	fs.BoolVar(&o.autoRenew, "auto-renew", true, "enable auto-renewal after the order")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the result event (0: do not wait)")
+	outputFlag(fs, &o.output, "text", true)
+	fs.Lookup("json").Usage = "same as -o json: print the result event as JSON"
+	fs.StringVar(&o.msgID, "msg-id", "", "Nats-Msg-Id of the request (default: KEY:first 32 hex digits of the body's SHA-256, so only an exact re-send is deduplicated)")
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		return runSubmit(cmd.Context(), &c, o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	return cmd
+}
 
+func runSubmit(ctx context.Context, c *config, o submitOptions, stdin io.Reader, stdout, stderr io.Writer) int {
 	var data []byte
 	var err error
-	if *file != "" {
-		if *file == "-" {
-			data, err = io.ReadAll(io.LimitReader(os.Stdin, messages.MaxRequestBytes+1))
+	if o.file != "" {
+		if o.file == "-" {
+			data, err = io.ReadAll(io.LimitReader(stdin, messages.MaxRequestBytes+1))
 		} else {
-			data, err = os.ReadFile(*file)
+			data, err = os.ReadFile(o.file)
 		}
 		if err != nil {
 			return usageError(stderr, err)
 		}
 	} else {
 		req := messages.PurchaseRequest{
-			IdempotencyKey: *key, ProductNo: *productNo, CustomerEmail: *customer,
-			Plan: ref(*plan), Quantity: *quantity, Years: *years, PONumber: *po, AutoRenew: autoRenew,
+			IdempotencyKey: o.key, ProductNo: o.productNo, CustomerEmail: o.customer,
+			Plan: ref(o.plan), Quantity: o.quantity, Years: o.years, PONumber: o.po, AutoRenew: &o.autoRenew,
 		}
-		for _, s := range services {
+		for _, s := range o.services {
 			r := ref(s)
 			req.Services = append(req.Services, messages.ServiceRef{ID: r.ID, Name: r.Name})
 		}
-		if *billing != "" {
-			req.BillingContact = &messages.ContactRef{Email: *billing}
+		if o.billing != "" {
+			req.BillingContact = &messages.ContactRef{Email: o.billing}
 		}
 		data, err = json.Marshal(req)
 		if err != nil {
@@ -79,6 +101,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		err = req.Validate()
 	}
 	if err != nil {
+		if o.file == "" {
+			return flagProblems(stderr, err)
+		}
 		return usageError(stderr, err)
 	}
 
@@ -86,17 +111,75 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return usageError(stderr, err)
 	}
-	env, err := connectNATS(&c, false, log)
+	env, err := connectNATS(c, false, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "fulfil submit: %v\n", err)
-		return exitFailed
+		return natsFailure(stderr, "submit", err)
 	}
 	defer env.close()
-	id := *msgID
+	id := o.msgID
 	if id == "" {
 		id = messages.RequestMsgID(req.IdempotencyKey, data)
 	}
-	return submitAndWait(ctx, env.js, c.prefix, req, id, data, *timeout, *asJSON, stdout, stderr)
+	return submitAndWait(ctx, env.js, c.prefix, req, id, data, o.timeout, o.output == "json", stdout, stderr)
+}
+
+// submitFlags names the flag of each request field that `fulfil submit` builds from flags.
+var submitFlags = map[string]string{
+	"idempotencyKey": "--key", "productNo": "--product-no", "customerEmail": "--customer-email", "plan": "--plan",
+	"services": "--service", "quantity": "--quantity", "years": "--years", "billingContact": "--billing-email",
+	"poNumber": "--po-number",
+}
+
+// flagProblems reports the problems of a request built from flags, naming the flags rather
+// than the JSON fields ("--plan is required", not "plan: required"), and returns exit 2.
+func flagProblems(stderr io.Writer, err error) int {
+	var verr *messages.ValidationError
+	if !errors.As(err, &verr) {
+		return usageError(stderr, err)
+	}
+	var b strings.Builder
+	noun := "problems"
+	if len(verr.Problems) == 1 {
+		noun = "problem"
+	}
+	fmt.Fprintf(&b, "fulfil submit: %d %s with the purchase; nothing was published:\n", len(verr.Problems), noun)
+	for _, p := range verr.Problems {
+		fmt.Fprintf(&b, "  %s\n", flagProblem(p))
+	}
+	_, _ = io.WriteString(stderr, b.String())
+	return exitUsage
+}
+
+// flagProblem words one problem with the flag that sets its field.
+func flagProblem(p messages.Problem) string {
+	field := p.Field
+	top, rest, _ := strings.Cut(field, ".")
+	base, index, indexed := strings.Cut(top, "[")
+	flagName, ok := submitFlags[base]
+	switch {
+	case !ok:
+		if field == "" {
+			return p.Message
+		}
+		return field + ": " + p.Message
+	case p.Message == "required" && base == "idempotencyKey":
+		return "--key is required: the idempotency key, unique per purchase"
+	case p.Message == "required":
+		return flagName + " is required"
+	case base == "plan" && strings.HasPrefix(p.Message, "give exactly one of"):
+		return "--plan must be a plan name or ID"
+	case indexed:
+		n, _ := strconv.Atoi(strings.TrimSuffix(index, "]"))
+		what := flagName + " " + strconv.Itoa(n+1)
+		if strings.HasPrefix(p.Message, "give exactly one of") {
+			return what + " must be a service name or ID"
+		}
+		if rest == "quantity" {
+			return what + ": quantity " + p.Message
+		}
+		return what + ": " + p.Message
+	}
+	return flagName + ": " + p.Message
 }
 
 // ref turns a flag value into a plan/service reference: all digits is an ID, else a name.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
@@ -40,22 +41,17 @@ type webhookConfig struct {
 	tracerProvider trace.TracerProvider // set once tracing started; nil: off
 }
 
-// webhookFlags registers the webhook flags on fs.
-func webhookFlags(fs *flag.FlagSet, w *webhookConfig, ee *envErrs) {
-	str := func(p *string, name, usage string) {
-		fs.StringVar(p, name, envString(name, ""), usage+" ($"+envName(name)+")")
-	}
-	str(&w.urls, "webhook-url", "endpoint URL(s), comma separated, that receive every completed and failed event as a signed POST; empty disables webhooks")
-	str(&w.secret, "webhook-secret", "signing secret, whsec_ and the base64 of 24 to 64 bytes (several separated by spaces during a rotation); prefer the _FILE variant")
-	str(&w.secretFile, "webhook-secret-file", "file holding the webhook signing secret")
-	fs.BoolVar(&w.insecure, "webhook-insecure", ee.bool("webhook-insecure", false),
-		"allow a plain http:// webhook URL on a non-loopback host ($FULFIL_WEBHOOK_INSECURE)")
-	fs.BoolVar(&w.progress, "webhook-progress", ee.bool("webhook-progress", false),
-		"also send progress events ($FULFIL_WEBHOOK_PROGRESS)")
-	fs.DurationVar(&w.timeout, "webhook-timeout", ee.duration("webhook-timeout", webhook.DefaultTimeout),
-		"time limit of one webhook request ($FULFIL_WEBHOOK_TIMEOUT)")
-	fs.DurationVar(&w.retryPeriod, "webhook-retry-period", ee.duration("webhook-retry-period", webhook.DefaultRetryPeriod),
-		"how long an event an endpoint does not take is retried before it is dead-lettered ($FULFIL_WEBHOOK_RETRY_PERIOD)")
+// flags registers the webhook flags.
+func (w *webhookConfig) flags(fs *pflag.FlagSet) {
+	f := envFlags{fs}
+	f.String(&w.urls, "webhook-url", "FULFIL_WEBHOOK_URL", "", "endpoint URL(s), comma separated, that receive every completed and failed event as a signed POST; empty disables webhooks")
+	f.String(&w.secret, "webhook-secret", "FULFIL_WEBHOOK_SECRET", "", "signing secret, whsec_ and the base64 of 24 to 64 bytes (several separated by spaces during a rotation); prefer the _FILE variant")
+	f.String(&w.secretFile, "webhook-secret-file", "FULFIL_WEBHOOK_SECRET_FILE", "", "file holding the webhook signing secret")
+	f.Bool(&w.insecure, "webhook-insecure", "FULFIL_WEBHOOK_INSECURE", false, "allow a plain http:// webhook URL on a non-loopback host")
+	f.Bool(&w.progress, "webhook-progress", "FULFIL_WEBHOOK_PROGRESS", false, "also send progress events")
+	f.Duration(&w.timeout, "webhook-timeout", "FULFIL_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "time limit of one webhook request")
+	f.Duration(&w.retryPeriod, "webhook-retry-period", "FULFIL_WEBHOOK_RETRY_PERIOD", webhook.DefaultRetryPeriod,
+		"how long an event an endpoint does not take is retried before it is dead-lettered")
 }
 
 // check reports every problem of the webhook settings, naming each setting (never a secret's
@@ -142,73 +138,143 @@ func startWebhooks(ctx context.Context, c *config, js jetstream.JetStream, reg p
 	}, nil
 }
 
-// runWebhooks serves `fulfil webhooks list|replay|status`.
-func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const usage = "usage: fulfil webhooks list [--endpoint HOST|ID] [--json] | fulfil webhooks replay SEQ|WEBHOOK-ID|--all [--endpoint HOST|ID] | fulfil webhooks status"
-	if len(args) == 0 || !slices.Contains([]string{"list", "replay", "status"}, args[0]) {
-		fmt.Fprintln(stderr, usage)
-		return exitUsage
-	}
-	sub := args[0]
+// newWebhooksCmd is `fulfil webhooks status|list|replay`.
+func newWebhooksCmd() *cobra.Command {
+	cmd := groupCmd("webhooks", "webhook endpoints' lag, and their dead letters (webhooks status, list, replay SEQ|ID|--all)",
+		`  fulfil webhooks status
+  fulfil webhooks list --endpoint hooks.shop.example -o json
+  fulfil webhooks replay 17
+  fulfil webhooks replay --all --endpoint hooks.shop.example`)
+	cmd.AddCommand(newWebhooksStatusCmd(), newWebhooksListCmd(), newWebhooksReplayCmd())
+	return cmd
+}
+
+func newWebhooksStatusCmd() *cobra.Command {
 	var c config
-	fs, ee := newFlags("webhooks "+sub, &c, secNATS, stderr)
-	endpoint := fs.String("endpoint", "", "only the dead letters of this endpoint (its host, or its ID)")
-	all := fs.Bool("all", false, "replay every dead letter (of --endpoint)")
-	asJSON := fs.Bool("json", false, "list: one JSON object per dead letter")
-	if err := parse(fs, ee, args[1:]); err != nil {
-		return usageError(stderr, err)
+	var output string
+	cmd := &cobra.Command{
+		Use:     "status",
+		Short:   "every webhook endpoint's lag: pending, in retry, replays, dead letters",
+		Example: "  fulfil webhooks status\n  fulfil webhooks status -o json",
+		Args:    noArgs,
 	}
-	var id string
-	switch {
-	case sub == "replay" && fs.NArg() == 1 && !*all:
-		id = fs.Arg(0)
-	case sub == "replay" && (fs.NArg() > 1 || (fs.NArg() == 0) != *all):
-		fmt.Fprintln(stderr, "usage: fulfil webhooks replay SEQ|WEBHOOK-ID|--all [--endpoint HOST|ID]")
-		return exitUsage
-	case sub != "replay" && fs.NArg() > 0:
-		fmt.Fprintln(stderr, usage)
-		return exitUsage
+	c.natsFlags(cmd.Flags(), false)
+	outputFlag(cmd.Flags(), &output, "text", false)
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		stderr := cmd.ErrOrStderr()
+		log, _ := newLogger("error", stderr)
+		env, err := connectNATS(&c, false, log)
+		if err != nil {
+			return natsFailure(stderr, "webhooks status", err)
+		}
+		defer env.close()
+		return webhookStatus(cmd.Context(), env.js, output == "json", cmd.OutOrStdout(), stderr)
+	})
+	return cmd
+}
+
+func newWebhooksListCmd() *cobra.Command {
+	var c config
+	var output, endpoint string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list the webhook dead letters: events an endpoint did not take within the retry period",
+		Example: `  fulfil webhooks list
+  fulfil webhooks list --endpoint hooks.shop.example
+  fulfil webhooks list -o json     # one JSON object per dead letter, with the event`,
+		Args: noArgs,
 	}
+	c.natsFlags(cmd.Flags(), false)
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "only the dead letters of this endpoint (its host, or its ID)")
+	outputFlag(cmd.Flags(), &output, "text", true)
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
+		stderr := cmd.ErrOrStderr()
+		dls, _, code := webhookDeadLetters(cmd.Context(), &c, "list", endpoint, "", stderr)
+		if code != exitOK {
+			return code
+		}
+		return listWebhookDeadLetters(dls, output == "json", cmd.OutOrStdout())
+	})
+	return cmd
+}
+
+func newWebhooksReplayCmd() *cobra.Command {
+	var c config
+	var endpoint string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "replay SEQ|WEBHOOK-ID|--all",
+		Short: "send webhook dead letters to their endpoint again",
+		Example: `  fulfil webhooks replay 17                         # by the SEQ of fulfil webhooks list
+  fulfil webhooks replay msg_2Xk...                 # by webhook-id
+  fulfil webhooks replay --all --endpoint hooks.shop.example`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 || (len(args) == 0) != all {
+				return errors.New("give one SEQ or WEBHOOK-ID, or --all")
+			}
+			return nil
+		},
+	}
+	c.natsFlags(cmd.Flags(), false)
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "only the dead letters of this endpoint (its host, or its ID)")
+	cmd.Flags().BoolVar(&all, "all", false, "replay every dead letter (of --endpoint)")
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) int {
+		stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+		id := ""
+		if len(args) == 1 {
+			id = args[0]
+		}
+		dls, env, code := webhookDeadLetters(cmd.Context(), &c, "replay", endpoint, id, stderr)
+		if code != exitOK {
+			return code
+		}
+		defer env.close()
+		if len(dls) == 0 {
+			fmt.Fprintln(stderr, "fulfil webhooks replay: nothing to replay")
+			return exitFailed
+		}
+		code = exitOK
+		for _, d := range dls {
+			configured, err := webhook.ReplayDeadLetter(cmd.Context(), env.js, c.prefix, d)
+			if err != nil {
+				fmt.Fprintf(stderr, "fulfil webhooks replay: %v\n", err)
+				code = exitFailed
+				continue
+			}
+			fmt.Fprintf(stdout, "replayed webhook dead letter %d (%s, %s, webhook-id %s) to %s\n", d.Seq, orDash(d.Key), orDash(d.Type), d.WebhookID, d.Host)
+			if !configured {
+				fmt.Fprintf(stderr, "fulfil webhooks replay: no worker has %s (endpoint %s) configured; the replay waits until one has\n", d.Host, d.EndpointID)
+			}
+		}
+		return code
+	})
+	return cmd
+}
+
+// webhookDeadLetters connects to NATS and returns the webhook dead letters of endpoint (all
+// if empty) and id (a SEQ or webhook-id; all if empty). The caller closes env (for list it
+// is closed already).
+func webhookDeadLetters(ctx context.Context, c *config, sub, endpoint, id string, stderr io.Writer) ([]webhook.DeadLetter, *natsEnv, int) {
 	log, _ := newLogger("error", stderr)
-	env, err := connectNATS(&c, false, log)
+	env, err := connectNATS(c, false, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "fulfil webhooks: %v\n", err)
-		return exitFailed
-	}
-	defer env.close()
-	if sub == "status" {
-		return webhookStatus(ctx, env.js, stdout, stderr)
+		return nil, nil, natsFailure(stderr, "webhooks "+sub, err)
 	}
 	dls, err := webhook.ListDeadLetters(ctx, env.js)
 	if err != nil {
-		fmt.Fprintf(stderr, "fulfil webhooks: %v\n", err)
-		return exitFailed
+		env.close()
+		fmt.Fprintf(stderr, "fulfil webhooks %s: %v\n", sub, err)
+		return nil, nil, exitFailed
 	}
 	dls = slices.DeleteFunc(dls, func(d webhook.DeadLetter) bool {
-		return (*endpoint != "" && d.Host != *endpoint && d.EndpointID != *endpoint) ||
+		return (endpoint != "" && d.Host != endpoint && d.EndpointID != endpoint) ||
 			(id != "" && strconv.FormatUint(d.Seq, 10) != id && d.WebhookID != id)
 	})
 	if sub == "list" {
-		return listWebhookDeadLetters(dls, *asJSON, stdout)
+		env.close()
+		env = nil
 	}
-	if len(dls) == 0 {
-		fmt.Fprintln(stderr, "fulfil webhooks replay: nothing to replay")
-		return exitFailed
-	}
-	code := exitOK
-	for _, d := range dls {
-		configured, err := webhook.ReplayDeadLetter(ctx, env.js, c.prefix, d)
-		if err != nil {
-			fmt.Fprintf(stderr, "fulfil webhooks replay: %v\n", err)
-			code = exitFailed
-			continue
-		}
-		fmt.Fprintf(stdout, "replayed webhook dead letter %d (%s, %s, webhook-id %s) to %s\n", d.Seq, orDash(d.Key), orDash(d.Type), d.WebhookID, d.Host)
-		if !configured {
-			fmt.Fprintf(stderr, "fulfil webhooks replay: no worker has %s (endpoint %s) configured; the replay waits until one has\n", d.Host, d.EndpointID)
-		}
-	}
-	return code
+	return dls, env, exitOK
 }
 
 func listWebhookDeadLetters(dls []webhook.DeadLetter, asJSON bool, stdout io.Writer) int {
@@ -240,15 +306,30 @@ func validJSON(data []byte) []byte {
 	return b
 }
 
-func webhookStatus(ctx context.Context, js jetstream.JetStream, stdout, stderr io.Writer) int {
+func webhookStatus(ctx context.Context, js jetstream.JetStream, asJSON bool, stdout, stderr io.Writer) int {
 	st, err := webhook.Status(ctx, js)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		fmt.Fprintln(stdout, "no events stream yet: no worker has started")
+		if !asJSON {
+			fmt.Fprintln(stdout, "no events stream yet: no worker has started")
+		}
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "fulfil webhooks status: %v\n", err)
 		return exitFailed
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, s := range st {
+			var pinnedSince *time.Time
+			if s.Pinned {
+				pinnedSince = &s.PinnedSince
+			}
+			_ = enc.Encode(map[string]any{"endpoint": s.Host, "endpointId": s.EndpointID, "consumer": s.Consumer, "filter": s.Filter,
+				"lag": s.Lag(), "pending": s.Pending, "inRetry": s.InRetry, "replays": s.Replays, "deadLetters": s.DeadLetters,
+				"redelivered": s.Redelivered, "delivered": s.Delivered, "pinned": s.Pinned, "pinnedSince": pinnedSince})
+		}
+		return exitOK
 	}
 	eventsOf := func(s webhook.EndpointStatus) string {
 		for _, f := range s.Filter {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/idempotency"
@@ -25,17 +25,42 @@ import (
 	"github.com/fulfil/fulfil/workflow"
 )
 
-func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newWorkerCmd(inv *invocation) *cobra.Command {
 	var c config
-	fs, ee := newFlags("worker", &c, secNATS|secPartner|secWorker|secLog, stderr)
-	apiFlags(fs, &c.api, ee)
-	webhookFlags(fs, &c.webhook, ee)
-	lenientFlags(fs, ee)
-	if err := fs.Parse(args); err != nil {
-		return usageError(stderr, err)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "run a worker until SIGINT/SIGTERM, then drain in-flight sagas",
+		Long: `Runs a worker: it takes purchase requests from NATS JetStream and runs each as a saga against the
+partner API, publishing result events. With NATS_URL empty it starts an embedded JetStream
+server on --nats-listen, storing in --data-dir, that the other commands on this host find.
+It also serves the HTTP intake (--api-addr), webhook delivery (--webhook-url) and
+/metrics, /healthz, /readyz (--http-addr).
+
+Every setting is checked before anything starts, and every problem is reported at once (exit 2).`,
+		Example: `  fulfil worker --partner-sim                        # embedded NATS, built-in partner simulator
+  NATS_URL=nats://nats-1:4222 FULFIL_PARTNER_CLIENT_ID_FILE=/run/secrets/id \
+    FULFIL_PARTNER_CLIENT_SECRET_FILE=/run/secrets/secret fulfil worker
+  fulfil worker --partner-sim --max-orders-per-hour 20 --resend-after-unknown never`,
+		Annotations: map[string]string{annotationCollect: "true"},
+		Args:        cobra.ArbitraryArgs,
 	}
+	fs := cmd.Flags()
+	c.natsFlags(fs, true)
+	c.partnerFlags(fs)
+	c.workerFlags(fs)
+	c.logFlag(fs, defaultLogLevel)
+	c.api.flags(fs)
+	c.webhook.flags(fs)
+	lenientFlags(fs, &inv.problems)
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) int {
+		return runWorker(cmd.Context(), &c, cmd, args, inv.problems, cmd.ErrOrStderr())
+	})
+	return cmd
+}
+
+func runWorker(ctx context.Context, c *config, cmd *cobra.Command, args []string, parseErrs []error, stderr io.Writer) int {
 	// Every setting is checked before anything starts, and every problem reported at once.
-	problems := append(c.checkWorker(fs.Args(), *ee), c.api.check(fs, false)...)
+	problems := append(c.checkWorker(args, parseErrs), c.api.check(cmd.Flags(), false)...)
 	problems = append(problems, tracingProblems()...)
 	if problems = append(problems, c.webhook.check(c.eventsMaxAge)...); len(problems) > 0 {
 		return settingsError(stderr, "worker", problems)
@@ -45,21 +70,19 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageError(stderr, err)
 	}
 	defer func() { _ = log.Sync() }()
-	if err := serveWorker(ctx, &c, log); err != nil {
+	if err := serveWorker(ctx, c, log); err != nil {
 		log.Error("worker stopped with an error", zap.Error(err))
 		_ = log.Sync()
 		// Also as a plain line: the reason a worker would not start (a taken data dir or port)
 		// must read well on a terminal too.
 		fmt.Fprintf(stderr, "fulfil worker: %v\n", err)
-		return exitFailed
+		return natsExitCode(err)
 	}
 	return exitOK
 }
 
+// usageError reports a usage or configuration error and returns its exit code.
 func usageError(stderr io.Writer, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	fmt.Fprintf(stderr, "fulfil: %v\n", err)
 	return exitUsage
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -11,7 +10,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -33,11 +36,6 @@ const (
 	// so that `fulfil submit` and `fulfil status` in another terminal find it.
 	defaultEmbeddedListen = "127.0.0.1:4222"
 )
-
-// envVar describes one flag's environment variable.
-type envVar struct {
-	flag, env string
-}
 
 // config is what every command reads from flags and the environment (flags win).
 type config struct {
@@ -86,201 +84,185 @@ type config struct {
 	natsAuth natsAuth // NATS login, and the embedded server's authentication (natsconn.go)
 }
 
-// envBindings lists every flag of config with its environment variable; the deploy manifests
-// are checked against it.
-var envBindings = []envVar{
-	{"nats-url", "NATS_URL"},
-	{"nats-creds", "NATS_CREDS"},
-	{"nats-tls-ca", "FULFIL_NATS_TLS_CA"},
-	{"nats-tls-cert", "FULFIL_NATS_TLS_CERT"},
-	{"nats-tls-key", "FULFIL_NATS_TLS_KEY"},
-	{"data-dir", "FULFIL_DATA_DIR"},
-	{"nats-listen", "FULFIL_NATS_LISTEN"},
-	{"partner-url", "FULFIL_PARTNER_URL"},
-	{"partner-client-id", "FULFIL_PARTNER_CLIENT_ID"},
-	{"partner-client-id-file", "FULFIL_PARTNER_CLIENT_ID_FILE"},
-	{"partner-client-secret", "FULFIL_PARTNER_CLIENT_SECRET"},
-	{"partner-client-secret-file", "FULFIL_PARTNER_CLIENT_SECRET_FILE"},
-	{"partner-insecure", "FULFIL_PARTNER_INSECURE"},
-	{"partner-sim", "FULFIL_PARTNER_SIM"},
-	{"subject-prefix", "FULFIL_SUBJECT_PREFIX"},
-	{"concurrency", "FULFIL_CONCURRENCY"},
-	{"http-addr", "FULFIL_HTTP_ADDR"},
-	{"pprof", "FULFIL_PPROF"},
-	{"log-level", "FULFIL_LOG_LEVEL"},
-	{"replicas", "FULFIL_REPLICAS"},
-	{"ack-wait", "FULFIL_ACK_WAIT"},
-	{"max-deliver", "FULFIL_MAX_DELIVER"},
-	{"lease-ttl", "FULFIL_LEASE_TTL"},
-	{"key-retention", "FULFIL_KEY_RETENTION"},
-	{"events-max-age", "FULFIL_EVENTS_MAX_AGE"},
-	{"duplicate-window", "FULFIL_DUPLICATE_WINDOW"},
-	{"repair", "FULFIL_REPAIR"},
-	{"sync-interval", "FULFIL_SYNC_INTERVAL"},
-	{"partner-rate-limit", "FULFIL_PARTNER_RATE_LIMIT"},
-	{"max-orders-per-hour", "FULFIL_MAX_ORDERS_PER_HOUR"},
-	{"max-orders-per-day", "FULFIL_MAX_ORDERS_PER_DAY"},
-	{"resend-after-unknown", "FULFIL_RESEND_AFTER_UNKNOWN"},
-	{"audit-interval", "FULFIL_AUDIT_INTERVAL"},
-	{"audit-window", "FULFIL_AUDIT_WINDOW"},
+// envAnnotation is the pflag annotation that names a flag's environment variable.
+const envAnnotation = "fulfil_env"
+
+// envFlags defines flags that also read an environment variable. The variable is declared
+// once, where the flag is defined, as a pflag annotation (and named in the flag's help);
+// applyEnv sets every flag the command line left alone from its variable. Flags win.
+type envFlags struct{ fs *pflag.FlagSet }
+
+func (f envFlags) bind(name, env string) {
+	fl := f.fs.Lookup(name)
+	fl.Usage += " ($" + env + ")"
+	_ = f.fs.SetAnnotation(name, envAnnotation, []string{env})
 }
 
-// envName is the environment variable of a flag: its binding, or for a command's own flags
-// (bench, submit, ...) FULFIL_ and the flag's name in capitals, "-" as "_".
-func envName(flagName string) string {
-	for _, b := range envBindings {
-		if b.flag == flagName {
-			return b.env
+func (f envFlags) String(p *string, name, env, def, usage string) {
+	f.fs.StringVar(p, name, def, usage)
+	f.bind(name, env)
+}
+
+func (f envFlags) Int(p *int, name, env string, def int, usage string) {
+	f.fs.IntVar(p, name, def, usage)
+	f.bind(name, env)
+}
+
+func (f envFlags) Int64(p *int64, name, env string, def int64, usage string) {
+	f.fs.Int64Var(p, name, def, usage)
+	f.bind(name, env)
+}
+
+func (f envFlags) Float64(p *float64, name, env string, def float64, usage string) {
+	f.fs.Float64Var(p, name, def, usage)
+	f.bind(name, env)
+}
+
+func (f envFlags) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	f.fs.DurationVar(p, name, def, usage)
+	f.bind(name, env)
+}
+
+func (f envFlags) Bool(p *bool, name, env string, def bool, usage string) {
+	f.fs.BoolVar(p, name, def, usage)
+	f.bind(name, env)
+}
+
+// flagEnv is the environment variable of a flag, or "" if it has none.
+func flagEnv(f *pflag.Flag) string {
+	if v := f.Annotations[envAnnotation]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// applyEnv sets every flag of fs that the command line did not set and whose environment
+// variable is set, and returns the values that do not parse, e.g. FULFIL_CONCURRENCY="many":
+// not an integer. An empty variable sets a string flag to "" (NATS_URL= keeps the embedded
+// server, FULFIL_HTTP_ADDR= disables the endpoints) and leaves any other flag at its default.
+func applyEnv(fs *pflag.FlagSet) []error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		env := flagEnv(f)
+		if env == "" || f.Changed {
+			return
 		}
-	}
-	return "FULFIL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return
+		}
+		val := f.Value
+		if l, ok := val.(*lenientValue); ok {
+			val = l.Value // an environment value is reported as one, below
+		}
+		if v == "" && val.Type() != "string" {
+			return
+		}
+		if err := val.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %s", env, v, wantOf(val)))
+		}
+	})
+	return errs
 }
 
-func envString(flagName, def string) string {
-	if v, ok := os.LookupEnv(envName(flagName)); ok {
-		return v
-	}
-	return def
-}
-
-// envErrs collects unparsable environment values, reported with the flags' errors.
-type envErrs []error
-
-func (e *envErrs) int(flagName string, def int) int {
-	v, ok := os.LookupEnv(envName(flagName))
-	if !ok || v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		*e = append(*e, fmt.Errorf("%s=%q: not an integer", envName(flagName), v))
-		return def
-	}
-	return n
-}
-
-func (e *envErrs) duration(flagName string, def time.Duration) time.Duration {
-	v, ok := os.LookupEnv(envName(flagName))
-	if !ok || v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		*e = append(*e, fmt.Errorf("%s=%q: not a duration (e.g. 30s, 720h)", envName(flagName), v))
-		return def
-	}
-	return d
-}
-
-func (e *envErrs) float(flagName string, def float64) float64 {
-	v, ok := os.LookupEnv(envName(flagName))
-	if !ok || v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		*e = append(*e, fmt.Errorf("%s=%q: not a number", envName(flagName), v))
-		return def
-	}
-	return f
-}
-
-func (e *envErrs) bool(flagName string, def bool) bool {
-	v, ok := os.LookupEnv(envName(flagName))
-	if !ok || v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		*e = append(*e, fmt.Errorf("%s=%q: not a boolean", envName(flagName), v))
-		return def
-	}
-	return b
-}
-
-// section selects the flag groups a command registers.
-type section int
-
-const (
-	secNATS section = 1 << iota
-	secPartner
-	secWorker
-	secLog
+// envNames maps each flag name of the command tree to its environment variable. A flag name
+// has the same variable on every command (cli_test.go checks it).
+var (
+	envNamesOnce sync.Once
+	envNames     map[string]string
 )
 
-// newFlags returns a flag set for a command, with the selected groups of config flags, whose
-// defaults come from the environment.
-func newFlags(name string, c *config, sections section, stderr io.Writer) (*flag.FlagSet, *envErrs) {
-	fs := flag.NewFlagSet("fulfil "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ee := &envErrs{}
-	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, envString(name, def), usage+" ($"+envName(name)+")")
-	}
-	if sections&secNATS != 0 {
-		str(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty: embedded JetStream server (worker) or nats://"+defaultEmbeddedListen)
-		str(&c.natsCreds, "nats-creds", "", "NATS credentials file (.creds)")
-		str(&c.natsCA, "nats-tls-ca", "", "PEM file of the CA that signed the NATS servers' certificates")
-		str(&c.natsCert, "nats-tls-cert", "", "PEM client certificate for NATS (with --nats-tls-key)")
-		str(&c.natsKey, "nats-tls-key", "", "PEM private key of the NATS client certificate")
-		str(&c.dataDir, "data-dir", defaultDataDir, "storage of the embedded NATS server")
-		str(&c.embeddedListen, "nats-listen", defaultEmbeddedListen, "listen address of the embedded NATS server")
-		str(&c.prefix, "subject-prefix", defaultPrefix, "first token of every subject")
-		natsAuthFlags(fs, &c.natsAuth, sections, ee)
-	}
-	if sections&secPartner != 0 {
-		str(&c.partnerURL, "partner-url", defaultPartnerURL, "partner API base URL")
-		str(&c.clientID, "partner-client-id", "", "partner API client ID")
-		str(&c.clientIDFile, "partner-client-id-file", "", "file holding the partner API client ID")
-		str(&c.clientSecret, "partner-client-secret", "", "partner API client secret (prefer the _FILE variant)")
-		str(&c.clientSecretFile, "partner-client-secret-file", "", "file holding the partner API client secret")
-		fs.BoolVar(&c.partnerInsecure, "partner-insecure", ee.bool("partner-insecure", false),
-			"allow a plain http:// partner URL on a non-loopback host ($FULFIL_PARTNER_INSECURE)")
-		fs.BoolVar(&c.partnerSim, "partner-sim", ee.bool("partner-sim", false),
-			"serve the built-in partner simulator in-process and use it ($FULFIL_PARTNER_SIM)")
-		fs.Float64Var(&c.partnerRate, "partner-rate-limit", ee.float("partner-rate-limit", 50),
-			"partner API requests per second from this process, 0 for unlimited ($FULFIL_PARTNER_RATE_LIMIT)")
-	}
-	if sections&secWorker != 0 {
-		fs.IntVar(&c.concurrency, "concurrency", ee.int("concurrency", defaultConcurrency), "sagas in flight per worker process ($FULFIL_CONCURRENCY)")
-		str(&c.httpAddr, "http-addr", defaultHTTPAddr, "address of /metrics, /healthz, /readyz; empty disables them")
-		fs.BoolVar(&c.pprof, "pprof", ee.bool("pprof", false), "also serve the Go runtime profiles, /debug/pprof/, on the http address ($FULFIL_PPROF)")
-		fs.IntVar(&c.replicas, "replicas", ee.int("replicas", 0), "replicas of the streams and the bucket; 0: 3 on a cluster, 1 on a single server ($FULFIL_REPLICAS)")
-		fs.DurationVar(&c.ackWait, "ack-wait", ee.duration("ack-wait", 60*time.Second), "consumer ack wait; a running saga signals progress every third of it ($FULFIL_ACK_WAIT)")
-		fs.IntVar(&c.maxDeliver, "max-deliver", ee.int("max-deliver", 10), "deliveries of one request; the last always ends in a result event ($FULFIL_MAX_DELIVER)")
-		fs.DurationVar(&c.leaseTTL, "lease-ttl", ee.duration("lease-ttl", 30*time.Second), "how long a crashed worker's key stays locked ($FULFIL_LEASE_TTL)")
-		fs.DurationVar(&c.keyRetention, "key-retention", ee.duration("key-retention", 30*24*time.Hour), "how long an idempotency key is remembered after its last change ($FULFIL_KEY_RETENTION)")
-		fs.DurationVar(&c.eventsMaxAge, "events-max-age", ee.duration("events-max-age", 30*24*time.Hour), "how long the events and dead-letter streams keep a message, read or not ($FULFIL_EVENTS_MAX_AGE)")
-		fs.DurationVar(&c.dupWindow, "duplicate-window", ee.duration("duplicate-window", 2*time.Minute), "Nats-Msg-Id window of the streams ($FULFIL_DUPLICATE_WINDOW)")
-		fs.BoolVar(&c.repair, "repair", ee.bool("repair", false), "overwrite existing streams, consumer and bucket whose settings break the guarantees ($FULFIL_REPAIR)")
-		fs.DurationVar(&c.syncInterval, "sync-interval", ee.duration("sync-interval", 0),
-			"embedded server: JetStream fsync interval; 0 = server default (2m), 'always' durability needs an external server ($FULFIL_SYNC_INTERVAL)")
-		fs.IntVar(&c.maxOrdersPerHour, "max-orders-per-hour", ee.int("max-orders-per-hour", 0),
-			"cap on create-order sends of the whole account per UTC hour, counted across all workers; over it a purchase waits for the next hour; 0 = no cap ($FULFIL_MAX_ORDERS_PER_HOUR)")
-		fs.IntVar(&c.maxOrdersPerDay, "max-orders-per-day", ee.int("max-orders-per-day", 0),
-			"cap on create-order sends of the whole account per UTC day, counted across all workers; 0 = no cap ($FULFIL_MAX_ORDERS_PER_DAY)")
-		str(&c.resendAfterUnknown, "resend-after-unknown", "auto",
-			"after a create order with an unknown outcome that the order list does not show: auto (send again once proven absent) or never (stop with needs_reconciliation)")
-		fs.DurationVar(&c.auditInterval, "audit-interval", ee.duration("audit-interval", time.Hour),
-			"how often one of the workers audits the partner's orders against the sagas; 0 disables ($FULFIL_AUDIT_INTERVAL)")
-		fs.DurationVar(&c.auditWindow, "audit-window", ee.duration("audit-window", 72*time.Hour),
-			"how far back each audit sweep looks ($FULFIL_AUDIT_WINDOW)")
-	}
-	if sections&secLog != 0 {
-		str(&c.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn, error")
-	}
-	return fs, ee
+// envName is the environment variable of the flag called flagName, as the command tree
+// declares it.
+func envName(flagName string) string {
+	envNamesOnce.Do(func() {
+		envNames = map[string]string{}
+		walkFlags(newRoot(&invocation{}), func(_ *cobra.Command, f *pflag.Flag) {
+			if env := flagEnv(f); env != "" {
+				envNames[f.Name] = env
+			}
+		})
+	})
+	return envNames[flagName]
 }
 
-// parse parses args and reports every configuration problem at once.
-func parse(fs *flag.FlagSet, ee *envErrs, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+// walkFlags calls fn for every flag of every command of the tree under cmd.
+func walkFlags(cmd *cobra.Command, fn func(*cobra.Command, *pflag.Flag)) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) { fn(cmd, f) })
+	for _, sub := range cmd.Commands() {
+		walkFlags(sub, fn)
 	}
-	if len(*ee) > 0 {
-		return errors.Join(*ee...)
+}
+
+// natsFlags registers the NATS client settings: every command that dials NATS has them. With
+// embedded (the worker), --nats-url empty starts the embedded server on --nats-listen, and the
+// embedded server's own settings are registered too.
+func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
+	f := envFlags{fs}
+	if embedded {
+		f.String(&c.natsURL, "nats-url", "NATS_URL", "", "NATS server URL(s), comma separated; empty: start an embedded JetStream server on --nats-listen, storing in --data-dir")
+		f.String(&c.embeddedListen, "nats-listen", "FULFIL_NATS_LISTEN", defaultEmbeddedListen, "embedded server: listen address, when --nats-url is empty")
+		f.String(&c.dataDir, "data-dir", "FULFIL_DATA_DIR", defaultDataDir, "embedded server: where it stores its streams")
+		f.Duration(&c.syncInterval, "sync-interval", "FULFIL_SYNC_INTERVAL", 0,
+			"embedded server: JetStream fsync interval; 0 = server default (2m), 'always' durability needs an external server")
+	} else {
+		f.String(&c.natsURL, "nats-url", "NATS_URL", "", "NATS server URL(s), comma separated; empty (the default): dial nats://127.0.0.1:4222, or nats://ADDR when --nats-listen (FULFIL_NATS_LISTEN) says ADDR: where a worker started without NATS_URL runs its embedded server")
+		f.String(&c.embeddedListen, "nats-listen", "FULFIL_NATS_LISTEN", defaultEmbeddedListen, "where the embedded NATS server of a worker listens; dialed as nats://ADDR when --nats-url is empty")
 	}
-	return nil
+	f.String(&c.natsCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (.creds)")
+	f.String(&c.natsCA, "nats-tls-ca", "FULFIL_NATS_TLS_CA", "", "PEM file of the CA that signed the NATS servers' certificates")
+	f.String(&c.natsCert, "nats-tls-cert", "FULFIL_NATS_TLS_CERT", "", "PEM client certificate for NATS (with --nats-tls-key)")
+	f.String(&c.natsKey, "nats-tls-key", "FULFIL_NATS_TLS_KEY", "", "PEM private key of the NATS client certificate")
+	f.String(&c.prefix, "subject-prefix", "FULFIL_SUBJECT_PREFIX", defaultPrefix, "first token of every subject")
+	c.natsAuth.flags(fs, embedded)
+}
+
+// partnerFlags registers the partner API settings (worker, audit, partner check).
+func (c *config) partnerFlags(fs *pflag.FlagSet) {
+	f := envFlags{fs}
+	f.String(&c.partnerURL, "partner-url", "FULFIL_PARTNER_URL", defaultPartnerURL, "partner API base URL")
+	f.String(&c.clientID, "partner-client-id", "FULFIL_PARTNER_CLIENT_ID", "", "partner API client ID")
+	f.String(&c.clientIDFile, "partner-client-id-file", "FULFIL_PARTNER_CLIENT_ID_FILE", "", "file holding the partner API client ID")
+	f.String(&c.clientSecret, "partner-client-secret", "FULFIL_PARTNER_CLIENT_SECRET", "", "partner API client secret (prefer the _FILE variant)")
+	f.String(&c.clientSecretFile, "partner-client-secret-file", "FULFIL_PARTNER_CLIENT_SECRET_FILE", "", "file holding the partner API client secret")
+	f.Bool(&c.partnerInsecure, "partner-insecure", "FULFIL_PARTNER_INSECURE", false, "allow a plain http:// partner URL on a non-loopback host")
+	f.Bool(&c.partnerSim, "partner-sim", "FULFIL_PARTNER_SIM", false, "serve the built-in partner simulator in-process and use it")
+	f.Float64(&c.partnerRate, "partner-rate-limit", "FULFIL_PARTNER_RATE_LIMIT", 50, "partner API requests per second from this process, 0 for unlimited")
+}
+
+// workerFlags registers the worker's own settings.
+func (c *config) workerFlags(fs *pflag.FlagSet) {
+	f := envFlags{fs}
+	f.Int(&c.concurrency, "concurrency", "FULFIL_CONCURRENCY", defaultConcurrency, "sagas in flight per worker process")
+	c.httpFlag(fs)
+	f.Bool(&c.pprof, "pprof", "FULFIL_PPROF", false, "also serve the Go runtime profiles, /debug/pprof/, on the http address")
+	f.Int(&c.replicas, "replicas", "FULFIL_REPLICAS", 0, "replicas of the streams and the bucket; 0: 3 on a cluster, 1 on a single server")
+	f.Duration(&c.ackWait, "ack-wait", "FULFIL_ACK_WAIT", 60*time.Second, "consumer ack wait; a running saga signals progress every third of it")
+	f.Int(&c.maxDeliver, "max-deliver", "FULFIL_MAX_DELIVER", 10, "deliveries of one request; the last always ends in a result event")
+	f.Duration(&c.leaseTTL, "lease-ttl", "FULFIL_LEASE_TTL", 30*time.Second, "how long a crashed worker's key stays locked")
+	f.Duration(&c.keyRetention, "key-retention", "FULFIL_KEY_RETENTION", 30*24*time.Hour, "how long an idempotency key is remembered after its last change")
+	f.Duration(&c.eventsMaxAge, "events-max-age", "FULFIL_EVENTS_MAX_AGE", 30*24*time.Hour, "how long the events and dead-letter streams keep a message, read or not")
+	f.Duration(&c.dupWindow, "duplicate-window", "FULFIL_DUPLICATE_WINDOW", 2*time.Minute, "Nats-Msg-Id window of the streams")
+	f.Bool(&c.repair, "repair", "FULFIL_REPAIR", false, "overwrite existing streams, consumer and bucket whose settings break the guarantees")
+	f.Int(&c.maxOrdersPerHour, "max-orders-per-hour", "FULFIL_MAX_ORDERS_PER_HOUR", 0,
+		"cap on create-order sends of the whole account per UTC hour, counted across all workers; over it a purchase waits for the next hour; 0 = no cap")
+	f.Int(&c.maxOrdersPerDay, "max-orders-per-day", "FULFIL_MAX_ORDERS_PER_DAY", 0,
+		"cap on create-order sends of the whole account per UTC day, counted across all workers; 0 = no cap")
+	f.String(&c.resendAfterUnknown, "resend-after-unknown", "FULFIL_RESEND_AFTER_UNKNOWN", "auto",
+		"after a create order with an unknown outcome that the order list does not show: auto (send again once proven absent) or never (stop with needs_reconciliation)")
+	f.Duration(&c.auditInterval, "audit-interval", "FULFIL_AUDIT_INTERVAL", time.Hour,
+		"how often one of the workers audits the partner's orders against the sagas; 0 disables")
+	f.Duration(&c.auditWindow, "audit-window", "FULFIL_AUDIT_WINDOW", 72*time.Hour, "how far back each audit sweep looks")
+}
+
+// httpFlag registers the address of the metrics and health endpoints (worker, api).
+func (c *config) httpFlag(fs *pflag.FlagSet) {
+	envFlags{fs}.String(&c.httpAddr, "http-addr", "FULFIL_HTTP_ADDR", defaultHTTPAddr, "address of /metrics, /healthz, /readyz; empty disables them")
+}
+
+// logFlag registers --log-level with its default.
+func (c *config) logFlag(fs *pflag.FlagSet, def string) {
+	envFlags{fs}.String(&c.logLevel, "log-level", "FULFIL_LOG_LEVEL", def, "log level: debug, info, warn, error")
 }
 
 // checkGuards reports every problem of the settings of the pause, spend caps, resend policy
@@ -383,57 +365,41 @@ func newLogger(level string, stderr io.Writer) (*zap.Logger, error) {
 // setting names a setting the way the problems list it: "FULFIL_ACK_WAIT (--ack-wait)".
 func setting(flagName string) string { return envName(flagName) + " (--" + flagName + ")" }
 
-// lenientFlags makes fs record a value it cannot parse in ee, instead of stopping at the
+// lenientFlags makes fs record a value it cannot parse in problems, instead of stopping at the
 // first one, so that every wrong setting is reported at once. The flag keeps its previous
-// value (the environment's or the default).
-func lenientFlags(fs *flag.FlagSet, ee *envErrs) {
-	fs.VisitAll(func(f *flag.Flag) { f.Value = &lenientValue{Value: f.Value, name: f.Name, ee: ee} })
+// value (the default; the environment is applied after parsing).
+func lenientFlags(fs *pflag.FlagSet, problems *[]error) {
+	fs.VisitAll(func(f *pflag.Flag) { f.Value = &lenientValue{Value: f.Value, name: f.Name, problems: problems} })
 }
 
 type lenientValue struct {
-	flag.Value
-	name string
-	ee   *envErrs
-}
-
-// String is the wrapped value's text; flag.PrintDefaults also calls it on a zero lenientValue
-// (to tell a default from a zero value), which wraps nothing.
-func (v *lenientValue) String() string {
-	if v == nil || v.Value == nil {
-		return ""
-	}
-	return v.Value.String()
+	pflag.Value
+	name     string
+	problems *[]error
 }
 
 func (v *lenientValue) Set(s string) error {
 	old := v.Value.String()
 	if err := v.Value.Set(s); err != nil {
 		_ = v.Value.Set(old)
-		*v.ee = append(*v.ee, fmt.Errorf("%s %q: %s", setting(v.name), s, wantOf(v.Value)))
+		*v.problems = append(*v.problems, fmt.Errorf("%s %q: %s", setting(v.name), s, wantOf(v.Value)))
 	}
 	return nil
 }
 
-// IsBoolFlag keeps "--repair" (without a value) working.
-func (v *lenientValue) IsBoolFlag() bool {
-	b, ok := v.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
-}
+// IsBoolFlag keeps the help of a Boolean flag without a value.
+func (v *lenientValue) IsBoolFlag() bool { return v.Value.Type() == "bool" }
 
 // wantOf says what a flag's value must look like.
-func wantOf(v flag.Value) string {
-	g, ok := v.(flag.Getter)
-	if !ok {
-		return "not a valid value"
-	}
-	switch g.Get().(type) {
-	case time.Duration:
+func wantOf(v pflag.Value) string {
+	switch v.Type() {
+	case "duration":
 		return "not a duration (e.g. 30s, 720h)"
-	case int:
+	case "int", "int64":
 		return "not an integer"
-	case float64:
+	case "float64":
 		return "not a number"
-	case bool:
+	case "bool":
 		return "not a boolean (true or false)"
 	}
 	return "not a valid value"

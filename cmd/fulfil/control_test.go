@@ -49,7 +49,7 @@ func TestGuardSettingsAreChecked(t *testing.T) {
 		}
 	}
 	var out syncBuffer
-	run(context.Background(), []string{"worker", "-h"}, io.Discard, &out)
+	run(context.Background(), []string{"worker", "-h"}, &out, io.Discard)
 	for _, flag := range []string{"-max-orders-per-hour", "-max-orders-per-day", "-resend-after-unknown", "-audit-interval", "-audit-window"} {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("worker -h lacks %s", flag)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -26,6 +24,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fulfil/fulfil/internal/devsecrets"
 	"github.com/fulfil/fulfil/internal/natsembed"
@@ -173,22 +173,17 @@ func setNATSPasswords(t *testing.T) {
 }
 
 func isSetting(name string) bool {
-	return slices.Contains(nonFulfilEnv, name) || slices.ContainsFunc(envBindings, func(b envVar) bool { return b.env == name }) ||
-		slices.Contains(commandSettings(), name)
+	return slices.Contains(nonFulfilEnv, name) || slices.Contains(commandSettings(), name)
 }
 
-// commandSettings returns the environment variables the commands' flags read, as their help
-// names them ("($FULFIL_API_ADDR)").
+// commandSettings returns the environment variables the command tree declares for its flags.
 var commandSettings = sync.OnceValue(func() []string {
 	var names []string
-	re := regexp.MustCompile(`\(\$([A-Z][A-Z0-9_]*)\)`)
-	for _, c := range commands() {
-		var help bytes.Buffer
-		run(context.Background(), []string{c.name, "-h"}, io.Discard, &help)
-		for _, m := range re.FindAllStringSubmatch(help.String(), -1) {
-			names = append(names, m[1])
+	walkFlags(newRoot(&invocation{}), func(_ *cobra.Command, f *pflag.Flag) {
+		if env := flagEnv(f); env != "" {
+			names = append(names, env)
 		}
-	}
+	})
 	return names
 })
 
@@ -198,18 +193,24 @@ func checkArgs(args []string) error {
 	if len(args) == 0 {
 		return errors.New("no command")
 	}
-	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{args[0], "-h"}, io.Discard, &stderr); code != exitOK {
+	root := newRoot(&invocation{})
+	cmd, rest, err := root.Find(gnuFlags(root, args))
+	if err != nil || cmd == root {
 		return fmt.Errorf("%q is not a fulfil command", args[0])
 	}
-	for _, a := range args[1:] {
-		name, ok := strings.CutPrefix(a, "-")
-		if !ok {
-			continue // a flag's value
+	for _, a := range rest {
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			continue // an argument or a flag's value
 		}
-		name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
-		if !regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(name) + `(\s|$)`).Match(stderr.Bytes()) {
-			return fmt.Errorf("fulfil %s has no flag -%s", args[0], name)
+		if name, ok := strings.CutPrefix(a, "--"); ok {
+			name, _, _ = strings.Cut(name, "=")
+			if cmd.Flags().Lookup(name) == nil {
+				return fmt.Errorf("fulfil %s has no flag -%s", cmd.Name(), name)
+			}
+			continue
+		}
+		if cmd.Flags().ShorthandLookup(a[1:2]) == nil {
+			return fmt.Errorf("fulfil %s has no flag %s", cmd.Name(), a)
 		}
 	}
 	return nil

@@ -16,14 +16,18 @@
 //	fulfil webhooks    show webhook endpoints' lag; list or replay webhook dead letters
 //	fulfil partner     check the partner API against fulfil's decoders
 //	fulfil bench       measure throughput and latency
+//	fulfil version     the build's version
+//	fulfil completion  shell completion for bash, zsh and fish
 //
-// Run "fulfil COMMAND -h" for the flags of a command. Every flag has an environment variable.
+// Run "fulfil COMMAND --help" for the flags and examples of a command. The command line is
+// built with cobra (root.go holds the tree, one cmd_*.go file per command); every flag of
+// the configuration also reads an environment variable, declared where the flag is defined
+// (config.go, envFlags). Exit codes: 0 done, 1 failed, 2 usage or configuration, 3 no result
+// in time, 4 NATS unreachable.
 package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,60 +42,9 @@ func main() {
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // the command ran, and the outcome is a failure
-	exitUsage   = 2 // bad flags or configuration
-	exitTimeout = 3 // no outcome within the wait time
+	exitOK          = 0
+	exitFailed      = 1 // the command ran, and the outcome is a failure
+	exitUsage       = 2 // bad flags or configuration
+	exitTimeout     = 3 // no outcome within the wait time
+	exitUnreachable = 4 // no NATS server answered
 )
-
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
-}
-
-func commands() []command {
-	return []command{
-		{"worker", "run a worker until SIGINT/SIGTERM, then drain in-flight sagas", runWorker},
-		{"demo", "embedded NATS + partner simulator + worker; submit sample purchases and print their outcomes", runDemo},
-		{"partnersim", "run the partner API simulator standalone", runPartnerSim},
-		{"submit", "publish a purchase request (flags or -f FILE) and wait for its result event", runSubmit},
-		{"api", "serve the HTTP intake (POST /v1/purchases, GET /v1/purchases/{key}) without a worker; needs NATS only", runAPI},
-		{"status", "show the saga state of one idempotency key; without a key, the account's pause, spend and last audit", runStatus},
-		{"pause", "stop every worker from sending create order (--reason TEXT); the rest goes on", runPause},
-		{"resume", "let create order go ahead again after fulfil pause", runResume},
-		{"audit", "compare the partner's orders with the sagas: orphan, duplicate and missing orders (exit 1 on findings)", runAudit},
-		{"events", "print and follow the events stream, filtered by key or type", runEvents},
-		{"dlq", "list or replay dead-lettered requests (dlq list, dlq replay KEY|--all)", runDLQ},
-		{"webhooks", "webhook endpoints' lag, and their dead letters (webhooks status, list, replay SEQ|ID|--all)", runWebhooks},
-		{"partner", "check the partner API against fulfil's decoders (partner check)", runPartner},
-		{"bench", "measure throughput and latency against the critical path and a bare loop; writes SVG plots", runBench},
-	}
-}
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
-	}
-	fmt.Fprintf(stderr, "fulfil: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return exitUsage
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "fulfil turns purchase requests on NATS JetStream into Yeastar P-Series licenses.")
-	fmt.Fprintln(w, "\nUsage: fulfil COMMAND [flags]\n\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun 'fulfil COMMAND -h' for a command's flags; each flag also reads an environment variable.")
-}

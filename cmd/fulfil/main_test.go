@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -227,17 +230,25 @@ func TestConfigErrors(t *testing.T) {
 func TestFlagsWinOverEnvironment(t *testing.T) {
 	t.Setenv("FULFIL_CONCURRENCY", "7")
 	t.Setenv("FULFIL_SUBJECT_PREFIX", "shop")
-	var c config
-	fs, ee := newFlags("worker", &c, secNATS|secWorker, io.Discard)
-	if err := parse(fs, ee, []string{"--concurrency", "9"}); err != nil {
+	parse := func(args ...string) (*config, error) {
+		var c config
+		fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+		c.natsFlags(fs, true)
+		c.workerFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		return &c, errors.Join(applyEnv(fs)...)
+	}
+	c, err := parse("--concurrency", "9")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if c.concurrency != 9 || c.prefix != "shop" {
 		t.Errorf("concurrency %d prefix %q, want 9 (flag) and shop (env)", c.concurrency, c.prefix)
 	}
 	t.Setenv("FULFIL_CONCURRENCY", "many")
-	fs, ee = newFlags("worker", &c, secWorker, io.Discard)
-	if err := parse(fs, ee, nil); err == nil || !strings.Contains(err.Error(), "FULFIL_CONCURRENCY") {
+	if _, err := parse(); err == nil || !strings.Contains(err.Error(), "FULFIL_CONCURRENCY") {
 		t.Errorf("bad env value: err = %v, want one naming FULFIL_CONCURRENCY", err)
 	}
 }

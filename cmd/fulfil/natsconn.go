@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/fulfil/fulfil/internal/natsembed"
@@ -29,14 +30,14 @@ type natsEnv struct {
 // embedded JetStream server storing in the data dir, else it dials the local default.
 func connectNATS(c *config, embed bool, log *zap.Logger) (*natsEnv, error) {
 	if err := c.checkNATS(); err != nil {
-		return nil, err
+		return nil, settingsErr{err}
 	}
 	env := &natsEnv{url: c.natsURL}
 	if env.url == "" {
 		if embed {
 			if c.natsAuth.authFile != "" && c.natsAuth.auth == nil {
 				if errs := c.checkEmbedded(); len(errs) > 0 {
-					return nil, errors.Join(errs...)
+					return nil, settingsErr{errors.Join(errs...)}
 				}
 			}
 			host, portStr, err := net.SplitHostPort(c.embeddedListen)
@@ -84,6 +85,9 @@ func connectNATS(c *config, embed bool, log *zap.Logger) (*natsEnv, error) {
 	nc, err := nats.Connect(env.url, opts...)
 	if err != nil {
 		env.close()
+		if errors.Is(err, nats.ErrNoServers) {
+			return nil, &unreachableError{url: redactURL(env.url), hint: c.natsURL == "", err: err}
+		}
 		return nil, fmt.Errorf("connect to NATS %s: %w", redactURL(env.url), err)
 	}
 	env.nc = nc
@@ -155,21 +159,19 @@ type natsAuth struct {
 	auth     *natsembed.Auth // loaded from authFile by checkEmbedded
 }
 
-// natsAuthFlags registers the login flags on fs (every command that talks to NATS) and, with
-// secWorker, the embedded server's.
-func natsAuthFlags(fs *flag.FlagSet, a *natsAuth, sections section, ee *envErrs) {
-	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, envString(name, def), usage+" ($"+envName(name)+")")
-	}
-	str(&a.user, "nats-user", "", "NATS user name (with --nats-password-file), e.g. one of deploy/nats/auth.conf's")
-	str(&a.passwordFile, "nats-password-file", "", "file holding the NATS user's password")
-	str(&a.nkeyFile, "nats-nkey-file", "", "file holding a NATS user nkey seed (SU...), instead of a user and password")
-	str(&a.inboxPrefix, "nats-inbox-prefix", nats.InboxPrefix[:len(nats.InboxPrefix)-1],
+// flags registers the login flags (every command that talks to NATS) and, with embedded,
+// the embedded server's.
+func (a *natsAuth) flags(fs *pflag.FlagSet, embedded bool) {
+	f := envFlags{fs}
+	f.String(&a.user, "nats-user", "FULFIL_NATS_USER", "", "NATS user name (with --nats-password-file), e.g. one of deploy/nats/auth.conf's")
+	f.String(&a.passwordFile, "nats-password-file", "FULFIL_NATS_PASSWORD_FILE", "", "file holding the NATS user's password")
+	f.String(&a.nkeyFile, "nats-nkey-file", "FULFIL_NATS_NKEY_FILE", "", "file holding a NATS user nkey seed (SU...), instead of a user and password")
+	f.String(&a.inboxPrefix, "nats-inbox-prefix", "FULFIL_NATS_INBOX_PREFIX", nats.InboxPrefix[:len(nats.InboxPrefix)-1],
 		"subject prefix of this client's reply inboxes; the worker, intake and operator users of deploy/nats/auth.conf may only use _INBOX_worker, _INBOX_intake and _INBOX_operator")
-	if sections&secWorker != 0 {
-		str(&a.authFile, "nats-auth-file", "", "embedded server: NATS configuration file with the users who may log in and their permissions (deploy/nats/auth.conf)")
-		fs.BoolVar(&a.insecure, "nats-insecure", ee.bool("nats-insecure", false),
-			"embedded server: allow a non-loopback --nats-listen without --nats-auth-file: whoever reaches it can buy licences ($FULFIL_NATS_INSECURE)")
+	if embedded {
+		f.String(&a.authFile, "nats-auth-file", "FULFIL_NATS_AUTH_FILE", "", "embedded server: NATS configuration file with the users who may log in and their permissions (deploy/nats/auth.conf)")
+		f.Bool(&a.insecure, "nats-insecure", "FULFIL_NATS_INSECURE", false,
+			"embedded server: allow a non-loopback --nats-listen without --nats-auth-file: whoever reaches it can buy licences")
 	}
 }
 
@@ -274,4 +276,44 @@ func (a *natsAuth) options() []nats.Option {
 		opts = append(opts, nats.CustomInboxPrefix(a.inboxPrefix))
 	}
 	return opts
+}
+
+// settingsErr is a NATS setting that is wrong: a usage or configuration error (exit 2).
+type settingsErr struct{ error }
+
+func (e settingsErr) Unwrap() error { return e.error }
+
+// unreachableError says that no NATS server answered at url (exit 4).
+type unreachableError struct {
+	url  string
+	hint bool // NATS_URL was empty: the local default was dialed
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	if e.hint {
+		return fmt.Sprintf("no NATS server at %s: start one with `fulfil worker` (it embeds one) or set NATS_URL", e.url)
+	}
+	return fmt.Sprintf("no NATS server at %s: check NATS_URL (--nats-url) and that the servers are up", e.url)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// natsFailure reports why a command could not connect to NATS and returns its exit code: 2
+// for wrong settings, 4 when no server answered, 1 otherwise (e.g. refused credentials).
+func natsFailure(stderr io.Writer, command string, err error) int {
+	fmt.Fprintf(stderr, "fulfil %s: %v\n", command, err)
+	return natsExitCode(err)
+}
+
+// natsExitCode is the exit code of a failed NATS connection.
+func natsExitCode(err error) int {
+	var unreachable *unreachableError
+	switch {
+	case errors.As(err, &unreachable):
+		return exitUnreachable
+	case errors.As(err, new(settingsErr)):
+		return exitUsage
+	}
+	return exitFailed
 }
