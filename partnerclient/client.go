@@ -21,6 +21,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/fulfil/fulfil/internal/traceparent"
 )
 
 // MaxConnsPerHost caps the default transport's connections to the partner API; requests past
@@ -469,37 +471,8 @@ type redactedError struct {
 func (r redactedError) Error() string { return r.msg }
 func (r redactedError) Unwrap() error { return r.err }
 
-type traceParentKey struct{}
-
-// WithTraceParent returns a copy of ctx whose requests carry the W3C traceparent header tp, so
-// a purchase can be followed from the checkout through the partner calls. A malformed value is
-// ignored.
-func WithTraceParent(ctx context.Context, tp string) context.Context {
-	if !ValidTraceParent(tp) {
-		return ctx
-	}
-	return context.WithValue(ctx, traceParentKey{}, tp)
-}
-
-// TraceParent returns the traceparent carried by ctx, or "".
-func TraceParent(ctx context.Context) string {
-	tp, _ := ctx.Value(traceParentKey{}).(string)
-	return tp
-}
-
-// ValidTraceParent reports whether tp has the W3C form version-traceid-parentid-flags
-// (2-32-16-2 lowercase hex digits, trace and parent IDs not all zero).
-func ValidTraceParent(tp string) bool {
-	parts := strings.Split(tp, "-")
-	if len(parts) < 4 || len(parts[0]) != 2 || len(parts[1]) != 32 || len(parts[2]) != 16 || len(parts[3]) != 2 || parts[0] == "ff" {
-		return false
-	}
-	for _, p := range parts[:4] {
-		for _, r := range p {
-			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-				return false
-			}
-		}
-	}
-	return strings.Trim(parts[1], "0") != "" && strings.Trim(parts[2], "0") != ""
-}
+// ValidTraceParent reports whether tp is a well-formed W3C traceparent header.
+//
+// Deprecated: trace context is internal/traceparent's (traceparent.Valid); the client only
+// sends the span context of each call's context (see WithTracerProvider).
+func ValidTraceParent(tp string) bool { return traceparent.Valid(tp) }

@@ -2,7 +2,6 @@ package partnerclient
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fulfil/fulfil/internal/traceparent"
 )
 
 // TracerName is the instrumentation scope of the client's spans.
@@ -103,26 +104,9 @@ func errorType(status int, pe *Error, err error) string {
 	}
 }
 
-// outgoingTraceParent is the traceparent header of a request: the span in ctx when there is
-// one (the call's client span, or the caller's span), else the value of WithTraceParent.
+// outgoingTraceParent is the traceparent header of a request: the span context in ctx (the
+// call's client span, the caller's span, or a remote span context such as
+// traceparent.ContextWith puts there), or "" when it has none.
 func outgoingTraceParent(ctx context.Context) string {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		return formatTraceParent(sc)
-	}
-	return TraceParent(ctx)
-}
-
-// formatTraceParent returns sc as a version 00 traceparent.
-func formatTraceParent(sc trace.SpanContext) string {
-	var b [55]byte
-	tid, sid := sc.TraceID(), sc.SpanID()
-	copy(b[:], "00-")
-	hex.Encode(b[3:35], tid[:])
-	b[35] = '-'
-	hex.Encode(b[36:52], sid[:])
-	copy(b[52:], "-00")
-	if sc.IsSampled() {
-		b[54] = '1'
-	}
-	return string(b[:])
+	return traceparent.Format(trace.SpanContextFromContext(ctx))
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/fulfil/fulfil/internal/traceparent"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -125,15 +126,31 @@ func TestWithoutTracerProviderTheContextsSpanIsSent(t *testing.T) {
 	sim := newSim(t)
 	c := newClient(t, sim)
 	tp := sdktrace.NewTracerProvider()
-	ctx, span := tp.Tracer("test").Start(partnerclient.WithTraceParent(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), "caller")
+	ctx, span := tp.Tracer("test").Start(context.Background(), "caller")
 	defer span.End()
 	if _, err := c.BillingContacts(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// The span in the context wins over WithTraceParent's value.
 	sc := span.SpanContext()
 	want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-0" + strconv.Itoa(int(sc.TraceFlags()&trace.FlagsSampled))
 	if reqs := sim.Requests(partnerclient.EndpointBillingContacts); len(reqs) != 1 || reqs[0].TraceParent != want {
 		t.Errorf("requests %+v, want one with the caller span's traceparent %s", reqs, want)
+	}
+}
+
+// Tracing off, a request carries the remote span context of its context (the purchase's trace)
+// as it is, and a request without one carries no traceparent.
+func TestWithoutTracerProviderTheContextsTraceParentIsSent(t *testing.T) {
+	sim := newSim(t)
+	c := newClient(t, sim)
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+	if _, err := c.BillingContacts(traceparent.ContextWith(context.Background(), tp)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BillingContacts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := sim.Requests(partnerclient.EndpointBillingContacts); len(reqs) != 2 || reqs[0].TraceParent != tp || reqs[1].TraceParent != "" {
+		t.Errorf("requests %+v, want one with traceparent %s, then one without", reqs, tp)
 	}
 }

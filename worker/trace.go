@@ -2,16 +2,14 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/fulfil/fulfil/internal/traceparent"
 	"github.com/fulfil/fulfil/internal/tracing"
-	"github.com/fulfil/fulfil/partnerclient"
 )
 
 // TracerName is the instrumentation scope of the worker's saga spans.
@@ -35,23 +33,14 @@ const (
 )
 
 // childTraceParent returns the W3C traceparent for this delivery's work: the request's trace
-// continued with a new parent (span) ID and the caller's flags, or, without a valid incoming
-// one, a trace whose ID is the saga ID, so every delivery of one purchase shares a trace. A
-// trace of fulfil's own is not marked sampled (flags 00): fulfil records no spans, and a
-// sampled traceparent makes the NATS server parse every event's headers for message tracing.
+// continued with a new parent (span) ID and the caller's sampled flag, or, without a valid
+// incoming one, a trace whose ID is the saga ID, so every delivery of one purchase shares a
+// trace. A trace of fulfil's own is not marked sampled (flags 00): fulfil records no spans, and
+// a sampled traceparent makes the NATS server parse every event's headers for message tracing.
 // It serves when tracing is off; with tracing on, startTrace uses the saga span's IDs.
 func childTraceParent(incoming, sagaID string) string {
-	var span [8]byte
-	_, _ = rand.Read(span[:])
-	if partnerclient.ValidTraceParent(incoming) {
-		p := strings.SplitN(incoming, "-", 4)
-		return "00-" + p[1] + "-" + hex.EncodeToString(span[:]) + "-" + p[3][:2]
-	}
-	traceID := strings.ReplaceAll(sagaID, "-", "")
-	if len(traceID) != 32 {
-		return ""
-	}
-	return "00-" + traceID + "-" + hex.EncodeToString(span[:]) + "-00"
+	id, _ := trace.TraceIDFromHex(strings.ReplaceAll(sagaID, "-", ""))
+	return traceparent.Child(incoming, id)
 }
 
 // startTrace sets the delivery's trace context once its request is known. Tracing off, it is
@@ -65,7 +54,7 @@ func (d *delivery) startTrace(ctx context.Context) {
 		d.trace = childTraceParent(d.trace, d.sagaID)
 		return
 	}
-	if sc, ok := tracing.SpanContextFromTraceParent(d.trace); ok {
+	if sc, ok := traceparent.Parse(d.trace); ok {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	} else if id, err := trace.TraceIDFromHex(strings.ReplaceAll(d.sagaID, "-", "")); err == nil {
 		ctx = tracing.WithTraceID(ctx, id)
@@ -79,7 +68,7 @@ func (d *delivery) startTrace(ctx context.Context) {
 		AttrStreamSeq.Int64(int64(d.seq)),
 		AttrDelivery.Int64(int64(d.num)),
 	))
-	d.trace = tracing.TraceParent(d.span.SpanContext())
+	d.trace = traceparent.Format(d.span.SpanContext())
 }
 
 // spanContext returns ctx carrying the saga span, when there is one.
@@ -90,10 +79,14 @@ func (d *delivery) spanContext(ctx context.Context) context.Context {
 	return trace.ContextWithSpan(ctx, d.span)
 }
 
-// traceContext returns ctx carrying the delivery's trace context: the saga span when there is
-// one, and the traceparent the partner calls carry.
+// traceContext returns ctx carrying the delivery's trace context, which the partner calls send
+// and the saga's spans continue: the saga span when there is one, else the delivery's
+// traceparent as a remote span context.
 func (d *delivery) traceContext(ctx context.Context) context.Context {
-	return partnerclient.WithTraceParent(d.spanContext(ctx), d.trace)
+	if d.span != nil {
+		return trace.ContextWithSpan(ctx, d.span)
+	}
+	return traceparent.ContextWith(ctx, d.trace)
 }
 
 // traceOutcome records the delivery's outcome on the saga span; a non-empty message marks it as

@@ -278,39 +278,12 @@ func TestWithTraceIDRootsATraceInAGivenID(t *testing.T) {
 	}
 }
 
+// TraceParent and SpanContextFromTraceParent are traceparent's (tested there).
 func TestTraceParent(t *testing.T) {
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	sc, ok := tracing.SpanContextFromTraceParent(tp)
-	if !ok || !sc.IsRemote() || !sc.IsSampled() || sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || sc.SpanID().String() != "00f067aa0ba902b7" {
-		t.Fatalf("SpanContextFromTraceParent(%q) = %v, %v", tp, sc, ok)
-	}
-	if got := tracing.TraceParent(sc); got != tp {
-		t.Errorf("TraceParent = %q, want %q", got, tp)
-	}
-	unsampled, _ := tracing.SpanContextFromTraceParent(strings.TrimSuffix(tp, "01") + "00")
-	if got := tracing.TraceParent(unsampled); !strings.HasSuffix(got, "-00") {
-		t.Errorf("unsampled TraceParent = %q", got)
-	}
-	if got := tracing.TraceParent(trace.SpanContext{}); got != "" {
-		t.Errorf("TraceParent of an invalid context = %q", got)
-	}
-	// A later version may add fields after the flags; only the sampled flag is kept.
-	if sc, ok := tracing.SpanContextFromTraceParent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-extra"); !ok || sc.TraceFlags() != trace.FlagsSampled {
-		t.Errorf("a version 01 traceparent with an extra field: %v, %v", sc, ok)
-	}
-	for _, bad := range []string{
-		"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-		"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
-	} {
-		if _, ok := tracing.SpanContextFromTraceParent(bad); ok {
-			t.Errorf("SpanContextFromTraceParent(%q) accepted", bad)
-		}
+	if !ok || tracing.TraceParent(sc) != tp {
+		t.Errorf("SpanContextFromTraceParent(%q) = %v, %v; TraceParent of it %q", tp, sc, ok, tracing.TraceParent(sc))
 	}
 }
 
