@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -227,10 +228,13 @@ func (s *Store) create(ctx context.Context, k, key, sagaID, fingerprint string, 
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	b, err := json.Marshal(rec)
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := appendRecord((*buf)[:0], &rec)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency: encode record %q: %w", key, err)
 	}
+	*buf = b
 	rev, err := s.kv.Create(ctx, k, b)
 	s.observe(err)
 	if err != nil {
@@ -304,13 +308,28 @@ func (s *Store) get(ctx context.Context, k string) (Record, uint64, error) {
 // put writes rec under k if its revision is still rev and returns the new revision. A lost
 // race returns an error matching jetstream.ErrKeyRevisionMismatch.
 func (s *Store) put(ctx context.Context, k string, rec Record, rev uint64) (uint64, error) {
-	b, err := json.Marshal(rec)
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := appendRecord((*buf)[:0], &rec)
 	if err != nil {
 		return 0, fmt.Errorf("encode record: %w", err)
 	}
+	*buf = b
 	rev, err = s.kv.Update(ctx, k, b, rev)
 	s.observe(err)
 	return rev, err
+}
+
+// bufs holds encoding buffers of records: a write's buffer is free again once the write
+// returns (the client has copied it to the connection by then).
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func getBuf() *[]byte { return bufs.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 { // an outsized record's buffer is left to the collector
+		bufs.Put(b)
+	}
 }
 
 // now reads the clock without monotonic reading, so stored and in-memory times compare equal.
