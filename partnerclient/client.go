@@ -62,8 +62,8 @@ type Client struct {
 	drift          driftRecorder
 }
 
-// Stats counts the requests a Client has sent.
-type Stats struct {
+// stats counts the requests a Client has sent.
+type stats struct {
 	TokenRequests  int64              // token requests sent (logins and refreshes)
 	TokenRefreshes int64              // refresh attempts (grant_type=refresh_token)
 	Calls          map[Endpoint]int64 // requests sent per endpoint (past the rate limiter), token included
@@ -186,9 +186,9 @@ func (c *Client) String() string {
 	return fmt.Sprintf("partnerclient.Client{base: %s, client_id: %q, credentials: %s}", c.base.Redacted(), c.clientID, creds)
 }
 
-// Stats returns the request counters.
-func (c *Client) Stats() Stats {
-	s := Stats{
+// stats returns the request counters.
+func (c *Client) stats() stats {
+	s := stats{
 		TokenRequests:  c.calls[EndpointToken].Load(),
 		TokenRefreshes: c.tokenRefreshes.Load(),
 		Calls:          make(map[Endpoint]int64, len(c.calls)),

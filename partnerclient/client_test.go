@@ -168,7 +168,7 @@ func TestRequests(t *testing.T) {
 	if logins, _, _ := f.counts(); logins != 1 {
 		t.Errorf("%d logins for %d calls, want 1", logins, len(tests))
 	}
-	st := c.Stats()
+	st := c.stats()
 	if st.TokenRequests != 1 || st.TokenRefreshes != 0 || st.Calls[EndpointToken] != 1 || st.Calls[EndpointProductList] != 2 || st.Calls[EndpointCreateOrder] != 1 {
 		t.Errorf("stats %+v", st)
 	}
@@ -421,8 +421,8 @@ func TestRateLimit(t *testing.T) {
 	if _, _, n := f.counts(); n != 1 {
 		t.Errorf("%d business requests reached the server, want 1", n)
 	}
-	if got := c.Stats().Calls[EndpointEnableAutoRenewal]; got != 1 {
-		t.Errorf("Stats counted %d calls, want 1 (the limited one was not sent)", got)
+	if got := c.stats().Calls[EndpointEnableAutoRenewal]; got != 1 {
+		t.Errorf("stats counted %d calls, want 1 (the limited one was not sent)", got)
 	}
 }
 
@@ -605,7 +605,7 @@ func TestMissingCredentials(t *testing.T) {
 					t.Errorf("Classify = %v, want account", o)
 				}
 			}
-			if st := c.Stats(); st.TokenRequests != 0 {
+			if st := c.stats(); st.TokenRequests != 0 {
 				t.Errorf("%d token requests", st.TokenRequests)
 			}
 		})
@@ -690,7 +690,7 @@ func TestTokenRefresh(t *testing.T) {
 			if got := f.last(t).auth; got != tt.wantAuth {
 				t.Errorf("Authorization %q, want %q", got, tt.wantAuth)
 			}
-			if st := c.Stats(); st.TokenRequests != int64(tt.wantLogins+tt.wantRefreshes) || st.TokenRefreshes != int64(tt.wantRefreshes) {
+			if st := c.stats(); st.TokenRequests != int64(tt.wantLogins+tt.wantRefreshes) || st.TokenRefreshes != int64(tt.wantRefreshes) {
 				t.Errorf("stats %+v", st)
 			}
 		})
@@ -793,7 +793,7 @@ func TestTokenStampede(t *testing.T) {
 	if logins, refreshes, business := f.counts(); logins != 1 || refreshes != 0 || business != n {
 		t.Errorf("logins %d refreshes %d business %d, want 1, 0, %d", logins, refreshes, business, n)
 	}
-	if st := c.Stats(); st.TokenRequests != 1 {
+	if st := c.stats(); st.TokenRequests != 1 {
 		t.Errorf("TokenRequests = %d, want 1", st.TokenRequests)
 	}
 }

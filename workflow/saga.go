@@ -231,6 +231,11 @@ func (h Hooks) reconciled(result string) {
 
 // DefaultPONumber is the poNumber sent when the request has none: derived from the idempotency
 // key, so that every attempt sends the same body and the order stays findable.
+//
+// It is "FUL-" and the first 96 bits of SHA-256 of the key in upper-case hex, not a UUIDv5 like
+// the worker's saga IDs: it must fit the portal's poNumber, and it cannot change, because a
+// worker looks in the order list for the poNumber a previous version sent (the derived IDs and
+// why each keeps its scheme are listed in worker/ids.go; TestDefaultPONumberGolden pins it).
 func DefaultPONumber(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "FUL-" + strings.ToUpper(hex.EncodeToString(sum[:12]))
