@@ -20,8 +20,9 @@ import (
 // Defaults of Config.
 const (
 	DefaultHeartbeat = time.Second
-	// BucketSuffix follows the subject prefix in capitals in the bucket's name: FULFIL_RATE.
-	BucketSuffix = "_RATE"
+	// DefaultBucket is the bucket of the heartbeats. Like fulfil's other names it does not
+	// depend on the subject prefix; the keys do (<prefix>.<random>).
+	DefaultBucket = "FULFIL_RATE"
 	// BurstSeconds is the burst of a share, in seconds of the share (at least one call).
 	BurstSeconds = 0.1
 )
@@ -34,7 +35,7 @@ type Config struct {
 	// Prefix is the subject prefix: the workers of one prefix share one budget (default
 	// messages.DefaultSubjectPrefix).
 	Prefix string
-	// Bucket is the KV bucket of the heartbeats (default the prefix in capitals + BucketSuffix).
+	// Bucket is the KV bucket of the heartbeats (default DefaultBucket).
 	Bucket string
 	// Replicas of the bucket (default 1; 3 on a cluster, like the other buckets).
 	Replicas int
@@ -59,7 +60,7 @@ func (c Config) withDefaults() Config {
 		c.Prefix = messages.DefaultSubjectPrefix
 	}
 	if c.Bucket == "" {
-		c.Bucket = strings.ToUpper(c.Prefix) + BucketSuffix
+		c.Bucket = DefaultBucket
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -98,6 +99,9 @@ func (c Config) validate() error {
 	}
 	if c.Settle < 0 {
 		errs = append(errs, fmt.Errorf("settle %s is negative", c.Settle))
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, ".*> \t\r\n") {
+		errs = append(errs, fmt.Errorf("subject prefix %q: want one NATS token", c.Prefix))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas %d: want 1 to 5", c.Replicas))
@@ -173,7 +177,7 @@ func Start(ctx context.Context, js jetstream.JetStream, lim *Limiter, cfg Config
 		close(c.done)
 		return c, nil
 	}
-	c.key = strings.ReplaceAll(uuid.NewString(), "-", "")
+	c.key = cfg.Prefix + "." + strings.ReplaceAll(uuid.NewString(), "-", "")
 	c.val, _ = json.Marshal(beat{Worker: cfg.Worker, Budget: cfg.Budget})
 
 	kv, err := js.CreateOrUpdateKeyValue(ctx, kvConfig(cfg))
@@ -182,7 +186,7 @@ func Start(ctx context.Context, js jetstream.JetStream, lim *Limiter, cfg Config
 	}
 	c.kv = kv
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w, err := kv.WatchAll(wctx)
+	w, err := kv.Watch(wctx, cfg.Prefix+".*")
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("ratelimit: watch bucket %s: %w", cfg.Bucket, err)
@@ -391,7 +395,7 @@ func (c *Coordinator) rewatch(ctx context.Context) (jetstream.KeyWatcher, error)
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", c.cfg.Bucket, err)
 	}
-	w, err := kv.WatchAll(ctx)
+	w, err := kv.Watch(ctx, c.cfg.Prefix+".*")
 	if err != nil {
 		return nil, fmt.Errorf("watch bucket %s: %w", c.cfg.Bucket, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,7 +210,7 @@ func TestBucketDeletedKeepsTheLastShare(t *testing.T) {
 	converged(t, ms, 3, 10)
 }
 
-// TestPrefixesDoNotShare: workers of another subject prefix have their own bucket and budget.
+// TestPrefixesDoNotShare: workers of another subject prefix have their own keys and budget.
 func TestPrefixesDoNotShare(t *testing.T) {
 	url := natstest.Start(t)
 	a := join(t, url, 30)
@@ -222,8 +223,13 @@ func TestPrefixesDoNotShare(t *testing.T) {
 	defer b.Stop()
 	converged(t, []*member{a}, 1, 30)
 	testutil.Eventually(t, patience, func() bool { s := b.Share(); return s.Workers == 1 && s.Rate == 30 }, "the other prefix alone")
-	if _, err := js.KeyValue(context.Background(), "OTHER_RATE"); err != nil {
-		t.Errorf("bucket OTHER_RATE: %v", err)
+	kv, err := js.KeyValue(context.Background(), ratelimit.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.Keys(context.Background())
+	if err != nil || len(keys) != 2 || strings.HasPrefix(keys[0], "other.") == strings.HasPrefix(keys[1], "other.") {
+		t.Errorf("keys %v (%v), want one fulfil.* and one other.*", keys, err)
 	}
 }
 
@@ -232,7 +238,7 @@ func TestConfigChecked(t *testing.T) {
 	_, js := natstest.Connect(t, natstest.Start(t))
 	for _, cfg := range []ratelimit.Config{
 		{Budget: -1}, {Budget: math.NaN()}, {Budget: math.Inf(1)},
-		{Budget: 1, Heartbeat: time.Second, TTL: time.Second}, {Budget: 1, Replicas: 7},
+		{Budget: 1, Heartbeat: time.Second, TTL: time.Second}, {Budget: 1, Replicas: 7}, {Budget: 1, Prefix: "a.b"},
 	} {
 		if c, err := ratelimit.Start(context.Background(), js, ratelimit.StartLimiter(1), cfg); err == nil {
 			c.Stop()

@@ -6,10 +6,11 @@
 //
 // Every worker runs a Coordinator next to its partner client's Limiter:
 //
-//   - It keeps a heartbeat key in the bucket <PREFIX>_RATE (FULFIL_RATE by default: memory
-//     storage, history 1, the workers' replicas, max age = TTL): a random key per process whose
-//     value names the worker and its budget, rewritten every heartbeat (1 s).
-//   - It watches the whole bucket (WatchAll), so it knows the live workers N, itself included,
+//   - It keeps a heartbeat key <prefix>.<random> in the bucket FULFIL_RATE (memory storage:
+//     a heartbeat is worthless after a restart; history 1; the workers' replicas; max age =
+//     TTL), whose value names the worker and its budget, rewritten every heartbeat (1 s). Like
+//     fulfil's other names the bucket's does not depend on the subject prefix; the keys do.
+//   - It watches the keys of its prefix (<prefix>.*), so it knows the live workers N, itself included,
 //     and sets its Limiter to budget/N with a burst of a tenth of a second of that share (at
 //     least one call). When the workers were not all given the same budget, each shares the
 //     smallest, and says so in its log.
