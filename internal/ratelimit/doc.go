@@ -10,9 +10,9 @@
 //     a heartbeat is worthless after a restart; history 1; the workers' replicas; max age =
 //     TTL), whose value names the worker and its budget, rewritten every heartbeat (1 s). Like
 //     fulfil's other names the bucket's does not depend on the subject prefix; the keys do.
-//   - It watches the keys of its prefix (<prefix>.*), so it knows the live workers N, itself included,
-//     and sets its Limiter to budget/N with a burst of a tenth of a second of that share (at
-//     least one call). When the workers were not all given the same budget, each shares the
+//   - It watches the keys of its prefix (<prefix>.*), so it knows the live workers N, itself
+//     included, and sets its Limiter to budget/N with a burst of a tenth of a second of that
+//     share (at least one call). When the workers were not all given the same budget, each shares the
 //     smallest, and says so in its log.
 //   - A newcomer reads the bucket before it writes its key, and runs from then on at the
 //     smallest share, budget/(N+1) with a burst of one call; the others shrink as soon as their
