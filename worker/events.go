@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/fulfil/fulfil/internal/jsonenc"
 	"github.com/fulfil/fulfil/messages"
 )
 
@@ -77,13 +79,49 @@ func (d *delivery) progress(step, status string, attempt int, message string) {
 	}
 	ev := messages.Progress{EventHeader: d.header(), Step: step, Status: status, Attempt: attempt, Message: message}
 	ev.Type = messages.TypeProgress
-	data, err := json.Marshal(ev)
+	buf := progressBufs.Get().(*[]byte)
+	defer progressBufs.Put(buf)
+	data, err := appendProgress((*buf)[:0], &ev)
 	if err != nil {
 		return
 	}
+	*buf = data
 	msgID := progressMsgID(d.key, step, status, attempt, d.num)
 	m := d.eventMsg(d.w.subjects.Progress, messages.TypeProgress, data, msgID)
+	// The client copies the message to its buffer before PublishMsg returns: buf is free again.
 	if err := d.w.js.Conn().PublishMsg(m); err != nil {
 		d.log.Debug("progress event not published", zap.String("step", step), zap.Error(err))
 	}
+}
+
+// progressBufs holds the buffers progress events are encoded into.
+var progressBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// appendProgress appends ev's JSON to b, byte for byte as json.Marshal encodes it, without
+// reflection: a saga publishes several progress events.
+func appendProgress(b []byte, ev *messages.Progress) ([]byte, error) {
+	b = append(b, `{"type":`...)
+	b = jsonenc.AppendString(b, ev.Type)
+	b = append(b, `,"idempotencyKey":`...)
+	b = jsonenc.AppendString(b, ev.IdempotencyKey)
+	b = append(b, `,"sagaId":`...)
+	b = jsonenc.AppendString(b, ev.SagaID)
+	b = append(b, `,"time":`...)
+	b, err := jsonenc.AppendTime(b, ev.Time)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"step":`...)
+	b = jsonenc.AppendString(b, ev.Step)
+	b = append(b, `,"status":`...)
+	b = jsonenc.AppendString(b, ev.Status)
+	if ev.Attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(ev.Attempt), 10)
+	}
+	if ev.Message != "" {
+		b = append(b, `,"message":`...)
+		b = jsonenc.AppendString(b, ev.Message)
+	}
+	return append(b, '}'), nil
 }
