@@ -71,14 +71,6 @@ func (d *delivery) startTrace(ctx context.Context) {
 	d.trace = traceparent.Format(d.span.SpanContext())
 }
 
-// spanContext returns ctx carrying the saga span, when there is one.
-func (d *delivery) spanContext(ctx context.Context) context.Context {
-	if d.span == nil {
-		return ctx
-	}
-	return trace.ContextWithSpan(ctx, d.span)
-}
-
 // traceContext returns ctx carrying the delivery's trace context, which the partner calls send
 // and the saga's spans continue: the saga span when there is one, else the delivery's
 // traceparent as a remote span context.
