@@ -21,8 +21,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
-
-	"github.com/fulfil/fulfil/internal/traceparent"
 )
 
 // MaxConnsPerHost caps the default transport's connections to the partner API; requests past
@@ -470,9 +468,3 @@ type redactedError struct {
 
 func (r redactedError) Error() string { return r.msg }
 func (r redactedError) Unwrap() error { return r.err }
-
-// ValidTraceParent reports whether tp is a well-formed W3C traceparent header.
-//
-// Deprecated: trace context is internal/traceparent's (traceparent.Valid); the client only
-// sends the span context of each call's context (see WithTracerProvider).
-func ValidTraceParent(tp string) bool { return traceparent.Valid(tp) }

@@ -40,9 +40,9 @@ import (
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/metrics"
+	"github.com/fulfil/fulfil/internal/traceparent"
 	"github.com/fulfil/fulfil/internal/tracing"
 	"github.com/fulfil/fulfil/messages"
-	"github.com/fulfil/fulfil/partnerclient"
 )
 
 // Limits of the API.
@@ -336,7 +336,7 @@ func (s *Server) publish(ctx context.Context, r *http.Request, msgID string, bod
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		tp = tracing.TraceParent(sc)
 	}
-	if partnerclient.ValidTraceParent(tp) {
+	if traceparent.Valid(tp) {
 		m.Header.Set(messages.HeaderTraceParent, tp)
 	}
 	ack, err := s.cfg.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(messages.StreamRequests))
