@@ -177,6 +177,10 @@ func flagProblem(p messages.Problem) string {
 		if rest == "quantity" {
 			return what + ": quantity " + p.Message
 		}
+		if i, ok := strings.CutPrefix(p.Message, "duplicates services["); ok {
+			first, _ := strconv.Atoi(strings.TrimSuffix(i, "]"))
+			return what + " repeats " + flagName + " " + strconv.Itoa(first+1)
+		}
 		return what + ": " + p.Message
 	}
 	return flagName + ": " + p.Message

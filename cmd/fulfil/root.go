@@ -171,10 +171,11 @@ func runE(f func(cmd *cobra.Command, args []string) int) func(*cobra.Command, []
 // one it prints its usage and exits 2; an unknown one is a usage error with suggestions.
 func groupCmd(use, short, example string) *cobra.Command {
 	return &cobra.Command{
-		Use:     use,
-		Short:   short,
-		Example: example,
-		Args:    cobra.ArbitraryArgs,
+		Use:                        use,
+		Short:                      short,
+		Example:                    example,
+		Args:                       cobra.ArbitraryArgs,
+		SuggestionsMinimumDistance: 2,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return unknownCommand(cmd, args[0])
