@@ -84,8 +84,9 @@ func TestHelpExitsZeroEverywhere(t *testing.T) {
 			if code := run(context.Background(), append(slices.Clone(p), h), &out, &errb); code != exitOK {
 				t.Errorf("fulfil %s %s: exit %d, want 0\n%s", strings.Join(p, " "), h, code, errb.String())
 			}
-			if !strings.Contains(out.String(), "Usage:") || !strings.Contains(out.String(), "Examples:") {
-				t.Errorf("fulfil %s %s: no usage with examples on stdout:\n%s", strings.Join(p, " "), h, out.String())
+			if !strings.Contains(out.String(), "Usage:") || !strings.Contains(out.String(), "Examples:") ||
+				!strings.Contains(out.String(), "\nExit codes: ") {
+				t.Errorf("fulfil %s %s: no usage with examples and exit codes on stdout:\n%s", strings.Join(p, " "), h, out.String())
 			}
 		}
 	}

@@ -72,7 +72,8 @@ Exit codes: 0 done; 1 the purchase (or what was checked) failed; 2 usage or conf
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	cobra.AddTemplateFunc("flagNotes", flagNotes)
-	root.SetUsageTemplate(strings.TrimSuffix(root.UsageTemplate(), "\n") + "{{flagNotes .}}\n")
+	root.SetUsageTemplate(strings.TrimSuffix(root.UsageTemplate(), "\n") + "{{flagNotes .}}{{with index .Annotations \"" +
+		annotationExitCodes + "\"}}\n\nExit codes: {{.}}{{end}}\n")
 	root.AddCommand(
 		newWorkerCmd(inv),
 		newDemoCmd(),
@@ -91,6 +92,7 @@ Exit codes: 0 done; 1 the purchase (or what was checked) failed; 2 usage or conf
 		newVersionCmd(),
 	)
 	root.InitDefaultCompletionCmd()
+	setExitCodes(root)
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
 			c.Example = `  fulfil completion bash > /etc/bash_completion.d/fulfil
@@ -123,6 +125,56 @@ func flagNotes(cmd *cobra.Command) string {
 		b.WriteString("\n-name is accepted as --name, as Go's flag package spells it, for compatibility.")
 	}
 	return b.String()
+}
+
+// annotationExitCodes holds the exit codes a command's usage lists.
+const annotationExitCodes = "fulfil_exit_codes"
+
+// exitCodes are the exit codes of each command, by command path without "fulfil ". The
+// codes mean the same everywhere: 0 done, 1 the purchase (or what was checked) failed, 2 usage
+// or configuration, 3 no result in time, 4 NATS unreachable.
+var exitCodes = map[string]string{
+	"":                "0 help, 2 usage",
+	"worker":          "0 stopped cleanly, 1 error while running, 2 bad settings (all listed, nothing started), 4 NATS unreachable",
+	"demo":            "0 every outcome as expected, 1 otherwise, 2 usage",
+	"partnersim":      "0 stopped, 1 cannot listen, 2 usage",
+	"submit":          "0 completed, 1 failed (conflict included), 2 invalid request or flags, 3 no result within --timeout, 4 NATS unreachable",
+	"api":             "0 stopped cleanly, 1 error while running, 2 bad settings, 4 NATS unreachable",
+	"status":          "0 shown, 1 not found or error, 2 usage or configuration, 4 NATS unreachable",
+	"pause":           "0 paused, 1 error, 2 usage or configuration, 4 NATS unreachable",
+	"resume":          "0 resumed, 1 error, 2 usage or configuration, 4 NATS unreachable",
+	"audit":           "0 no findings, 1 findings (or the audit could not run), 2 usage or configuration, 4 NATS unreachable",
+	"events":          "0 done, 1 error, 2 usage or configuration, 4 NATS unreachable",
+	"dlq":             "2 without a subcommand",
+	"dlq list":        "0 listed, 1 error, 2 usage or configuration, 4 NATS unreachable",
+	"dlq replay":      "0 replayed, 1 error or nothing to replay, 2 usage or configuration, 4 NATS unreachable",
+	"webhooks":        "2 without a subcommand",
+	"webhooks status": "0 shown, 1 error, 2 usage or configuration, 4 NATS unreachable",
+	"webhooks list":   "0 listed, 1 error, 2 usage or configuration, 4 NATS unreachable",
+	"webhooks replay": "0 replayed, 1 error or nothing to replay, 2 usage or configuration, 4 NATS unreachable",
+	"partner":         "2 without a subcommand",
+	"partner check":   "0 every call succeeded and every value fits, 1 a call failed or a value does not fit, 2 bad configuration",
+	"bench":           "0 every purchase completed with exactly one order, 1 otherwise, 2 usage",
+	"version":         "0, 2 usage",
+	"completion":      "0, 2 usage",
+}
+
+// setExitCodes annotates every command with its exit codes (a completion script: those of
+// completion).
+func setExitCodes(cmd *cobra.Command) {
+	path := strings.TrimPrefix(strings.TrimPrefix(cmd.CommandPath(), "fulfil"), " ")
+	if strings.HasPrefix(path, "completion") {
+		path = "completion"
+	}
+	if codes, ok := exitCodes[path]; ok {
+		if cmd.Annotations == nil {
+			cmd.Annotations = map[string]string{}
+		}
+		cmd.Annotations[annotationExitCodes] = codes
+	}
+	for _, sub := range cmd.Commands() {
+		setExitCodes(sub)
+	}
 }
 
 // run runs the command line args and returns the exit code.
