@@ -46,9 +46,12 @@ func (d *delivery) publishRaw(ctx context.Context, subject, typ string, data []b
 // header values share one backing array (each capped to its own element): an event is
 // published many times per saga, and one small slice per header showed in the profiles.
 func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nats.Msg {
-	const n = 9
+	n := 8
+	if d.trace != "" {
+		n++
+	}
 	vals := make([]string, 0, n)
-	h := make(nats.Header, n)
+	h := make(nats.Header, n) // up to 8 entries fit the map's first group
 	set := func(k, v string) {
 		vals = append(vals, v)
 		i := len(vals)
@@ -56,7 +59,7 @@ func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nat
 	}
 	set(messages.HeaderMsgID, msgID)
 	set(messages.HeaderIdempotencyKey, d.key)
-	set(messages.HeaderRequestSeq, strconv.FormatUint(d.seq, 10))
+	set(messages.HeaderRequestSeq, d.seqText)
 	set(messages.HeaderCESpecVersion, messages.CESpecVersion)
 	set(messages.HeaderCEType, typ)
 	set(messages.HeaderCESource, messages.CESource)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +24,7 @@ type delivery struct {
 	w        *Worker
 	msg      jetstream.Msg
 	seq      uint64
+	seqText  string // seq in decimal, for the events' headers (set once: events are published concurrently)
 	num      uint64
 	last     bool
 	key      string
@@ -67,6 +69,7 @@ func (w *Worker) newDelivery(msg jetstream.Msg) *delivery {
 		d.num = md.NumDelivered
 		d.last = int(md.NumDelivered) >= w.cfg.MaxDeliver
 	}
+	d.seqText = strconv.FormatUint(d.seq, 10)
 	d.trace = msg.Headers().Get(messages.HeaderTraceParent)
 	if d.num > 1 {
 		w.cfg.Metrics.Redelivered()

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/sha1" // UUIDv5 is defined on SHA-1
 	"strconv"
 
 	"github.com/google/uuid"
@@ -31,15 +32,23 @@ import (
 // namespace roots every derived ID; changing it would break deduplication across versions.
 var namespace = uuid.MustParse("3b0f8f4e-9f43-5c1e-8d5e-6a2b1f0c7d11")
 
+// derive is uuid.NewSHA1(namespace, parts joined with NUL).String(), without the hash's and
+// the joined parts' allocations: a saga derives one for each event it publishes.
 func derive(parts ...string) string {
-	b := make([]byte, 0, 64)
+	var stack [256]byte
+	b := append(stack[:0], namespace[:]...)
 	for i, p := range parts {
 		if i > 0 {
 			b = append(b, 0)
 		}
 		b = append(b, p...)
 	}
-	return uuid.NewSHA1(namespace, b).String()
+	sum := sha1.Sum(b)
+	var u uuid.UUID
+	copy(u[:], sum[:])
+	u[6] = (u[6] & 0x0f) | 0x50 // version 5
+	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return u.String()
 }
 
 // SagaID is the saga ID of an idempotency key: stable for the key, a UUID.
