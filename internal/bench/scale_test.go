@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,24 @@ func TestLimit(t *testing.T) {
 				t.Errorf("Limit = %q, want %s…", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestWriteScaleSVG(t *testing.T) {
+	row := func(n int, tp float64, limit string) ScaleRow {
+		return ScaleRow{Workers: n, Speedup: tp / 100, Limit: limit, Result: Result{Saga: Phase{Throughput: tp}}}
+	}
+	var buf bytes.Buffer
+	if err := WriteScaleSVG(&buf, "scale <out>", []ScaleRow{row(1, 100, "concurrency (32 slots)"), row(2, 190, "concurrency"), row(4, 330, "CPU (90% of 2 cores)")}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if err := xml.Unmarshal(buf.Bytes(), new(struct{})); err != nil {
+		t.Fatalf("not well-formed: %v\n%s", err, out)
+	}
+	for _, want := range []string{`class="ideal"`, "linear: 100/s per worker", "330/s ×3.30 CPU<", "scale &lt;out&gt;", `class="done"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("SVG lacks %q:\n%s", want, out)
+		}
 	}
 }
