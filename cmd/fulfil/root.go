@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -71,7 +72,7 @@ Exit codes: 0 done; 1 the purchase (or what was checked) failed; 2 usage or conf
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
-	cobra.AddTemplateFunc("flagNotes", flagNotes)
+	addTemplateFuncs()
 	root.SetUsageTemplate(strings.TrimSuffix(root.UsageTemplate(), "\n") + "{{flagNotes .}}{{with index .Annotations \"" +
 		annotationExitCodes + "\"}}\n\nExit codes: {{.}}{{end}}\n")
 	root.AddCommand(
@@ -105,6 +106,10 @@ Exit codes: 0 done; 1 the purchase (or what was checked) failed; 2 usage or conf
 	}
 	return root
 }
+
+// addTemplateFuncs registers the usage template's functions with cobra, once: cobra keeps
+// them in a global map, and commands run concurrently in the tests.
+var addTemplateFuncs = sync.OnceFunc(func() { cobra.AddTemplateFunc("flagNotes", flagNotes) })
 
 // flagNotes is the end of a command's usage: how flags read the environment, and the
 // single-dash form accepted for compatibility.
