@@ -195,6 +195,11 @@ type Phase struct {
 	MachineBusy float64
 	// Cores is the number of CPUs the processes could use (runtime.NumCPU).
 	Cores int
+	// SchedLatency is how long goroutines of this process waited, runnable, for a core during
+	// the phase (the runtime's /sched/latencies histogram, bucket upper bounds): a saga waits
+	// so at each of its steps, so a p99 of a few milliseconds adds up along the saga. It is
+	// this process's alone (with WorkerExe: the servers, simulator and load generator).
+	SchedLatency Percentiles
 	// BaseRSS is the resident set at the phase start (after a GC that returned free memory to
 	// the system), PeakRSS the highest resident set during the phase (bytes; Linux VmHWM,
 	// reset at the phase start). RSSPer1000 is their difference per 1,000 sagas in flight at

@@ -126,6 +126,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	}
 	t.resetPeak()
 	self0 := cpuTime()
+	sched0 := readSched()
 	mBusy0, mTotal0 := machineTicks()
 	u0 := t.usage()
 	baseRSS, cpu0 := u0.rss, u0.cpu
@@ -147,6 +148,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	}
 	u1 := t.usage()
 	self1 := cpuTime()
+	sched1 := readSched()
 	mBusy1, mTotal1 := machineTicks()
 	cpu, peakRSS := u1.cpu-cpu0, u1.peak
 	total := cpu
@@ -181,6 +183,7 @@ func (st *stack) measure(ctx context.Context, t target) (Phase, error) {
 	}
 	p.CPUSeconds, p.TotalCPUSeconds = cpu.Seconds(), total.Seconds()
 	p.Cores = runtime.NumCPU()
+	p.SchedLatency = schedLatency(sched0, sched1)
 	if mTotal1 > mTotal0 {
 		p.MachineBusy = float64(mBusy1-mBusy0) / float64(mTotal1-mTotal0)
 	}

@@ -148,3 +148,21 @@ func TestWriteScaleSVG(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedLatency(t *testing.T) {
+	before := schedHist{counts: []uint64{1, 0, 5, 0}, buckets: []float64{0, 1e-6, 1e-5, 1e-3, 1e308}}
+	after := schedHist{counts: []uint64{1, 50, 54, 1}, buckets: before.buckets}
+	// Between the snapshots: 50 waits of 1–10µs, 49 of 10µs–1ms, 1 of 1ms or more; each
+	// percentile is its bucket's upper bound (the unbounded last one: its lower bound).
+	got := schedLatency(before, after)
+	want := Percentiles{P50: 10 * time.Microsecond, P90: time.Millisecond, P99: time.Millisecond, Max: time.Millisecond}
+	if got != want {
+		t.Errorf("schedLatency = %+v, want %+v", got, want)
+	}
+	if got := schedLatency(before, before); got != (Percentiles{}) {
+		t.Errorf("no waits: %+v, want zero", got)
+	}
+	if h := readSched(); len(h.counts) == 0 || len(h.buckets) != len(h.counts)+1 {
+		t.Errorf("readSched: %d counts, %d buckets; want the runtime's histogram", len(h.counts), len(h.buckets))
+	}
+}
