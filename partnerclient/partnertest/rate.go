@@ -3,10 +3,8 @@ package partnertest
 import (
 	"encoding/json"
 	"net/http"
-	"runtime"
 	"sync"
 	"time"
-	"weak"
 )
 
 // RatePath is where Handler serves the simulator's RateStats as JSON (GET), and resets them
@@ -88,21 +86,8 @@ func (m *meter) reset() {
 	m.total, m.window, m.maxWindow, m.seconds, m.maxSecond = 0, nil, 0, nil, 0
 }
 
-// meters holds each Sim's meter without keeping the Sim alive.
-var meters sync.Map // weak.Pointer[Sim] → *meter
-
 // meter returns s's meter.
-func (s *Sim) meter() *meter {
-	k := weak.Make(s)
-	if m, ok := meters.Load(k); ok {
-		return m.(*meter)
-	}
-	m, loaded := meters.LoadOrStore(k, new(meter))
-	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Sim]) { meters.Delete(k) }, k)
-	}
-	return m.(*meter)
-}
+func (s *Sim) meter() *meter { return &s.arrivals }
 
 // countArrival counts one request for Rate.
 func (s *Sim) countArrival() { s.meter().add(time.Now) }

@@ -43,6 +43,7 @@ type Sim struct {
 	issued   []string             // every token issued, for IssuedTokens
 	requests []Recorded
 	calls    map[partnerclient.Endpoint]int
+	arrivals meter // the rate of requests received (rate.go)
 
 	requestLimit  int
 	limitRequests bool
