@@ -35,27 +35,42 @@ func (d *delivery) publish(ctx context.Context, subject string, ev messages.Even
 
 // publishRaw publishes an encoded event with the contract's headers.
 func (d *delivery) publishRaw(ctx context.Context, subject, typ string, data []byte, msgID string) error {
-	m := d.eventMsg(subject, typ, data, msgID)
+	e := d.eventMsg(subject, typ, data, msgID)
+	defer e.free()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, err := d.w.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	_, err := d.w.js.PublishMsg(ctx, &e.msg, jetstream.WithMsgID(msgID))
 	return err
 }
 
-// eventMsg builds an event message with the contract's headers, Nats-Msg-Id included. The
-// header values share one backing array (each capped to its own element): an event is
-// published many times per saga, and one small slice per header showed in the profiles.
-func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nats.Msg {
-	n := 8
-	if d.trace != "" {
-		n++
-	}
-	vals := make([]string, 0, n)
-	h := make(nats.Header, n) // up to 8 entries fit the map's first group
+// eventMsg is an event message and the backing array of its header values, reused: a saga
+// publishes several events, and a header map and slices per event showed in the profiles. The
+// client encodes the message before its publish returns, so free may follow at once.
+type eventMsg struct {
+	msg  nats.Msg
+	vals [9]string
+}
+
+var eventMsgs = sync.Pool{New: func() any { return &eventMsg{msg: nats.Msg{Header: make(nats.Header, 9)}} }}
+
+// free returns e to the pool; e must not be used afterwards.
+func (e *eventMsg) free() {
+	e.msg.Data = nil
+	clear(e.vals[:])
+	eventMsgs.Put(e)
+}
+
+// eventMsg builds an event message with the contract's headers, Nats-Msg-Id included; free it
+// once published. Each header value is its own one-element slice of e.vals.
+func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *eventMsg {
+	e := eventMsgs.Get().(*eventMsg)
+	h := e.msg.Header
+	clear(h)
+	n := 0
 	set := func(k, v string) {
-		vals = append(vals, v)
-		i := len(vals)
-		h[k] = vals[i-1 : i : i]
+		e.vals[n] = v
+		h[k] = e.vals[n : n+1 : n+1]
+		n++
 	}
 	set(messages.HeaderMsgID, msgID)
 	set(messages.HeaderIdempotencyKey, d.key)
@@ -68,7 +83,8 @@ func (d *delivery) eventMsg(subject, typ string, data []byte, msgID string) *nat
 	if d.trace != "" {
 		set(messages.HeaderTraceParent, d.trace)
 	}
-	return &nats.Msg{Subject: subject, Data: data, Header: h}
+	e.msg.Subject, e.msg.Data = subject, data
+	return e
 }
 
 // progress publishes a progress event as a plain NATS publish: the events stream stores it (and
@@ -90,9 +106,11 @@ func (d *delivery) progress(step, status string, attempt int, message string) {
 	}
 	*buf = data
 	msgID := progressMsgID(d.key, step, status, attempt, d.num)
-	m := d.eventMsg(d.w.subjects.Progress, messages.TypeProgress, data, msgID)
-	// The client copies the message to its buffer before PublishMsg returns: buf is free again.
-	if err := d.w.js.Conn().PublishMsg(m); err != nil {
+	e := d.eventMsg(d.w.subjects.Progress, messages.TypeProgress, data, msgID)
+	defer e.free()
+	// The client copies the message to its buffer before PublishMsg returns: buf and e are
+	// free again.
+	if err := d.w.js.Conn().PublishMsg(&e.msg); err != nil {
 		d.log.Debug("progress event not published", zap.String("step", step), zap.Error(err))
 	}
 }
