@@ -195,7 +195,7 @@ func servePartnerSim(ctx context.Context, o partnerSimOptions, stdout, stderr io
 	// The Sim is made once listening, so that --redirect-for counts from the first possible
 	// request.
 	sim := partnertest.New(o.opts...)
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(stdout, "partner simulator listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "credentials: FULFIL_PARTNER_URL=http://%s FULFIL_PARTNER_CLIENT_ID=%s FULFIL_PARTNER_CLIENT_SECRET=<the --client-secret value>\n", ln.Addr(), o.clientID)
 	for _, line := range describeHostile(o.hostile) {

@@ -19,6 +19,7 @@ import (
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/audit"
 	"github.com/fulfil/fulfil/internal/metrics"
+	"github.com/fulfil/fulfil/internal/ratelimit"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 	"github.com/fulfil/fulfil/worker"
@@ -124,7 +125,10 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	}
 	defer stopTracing()
 	c.api.tracerProvider, c.webhook.tracerProvider = tr.TracerProvider(), tr.TracerProvider()
-	client, stopSim, err := partner(c, log, m, partnerclient.WithTracerProvider(tr.TracerProvider()))
+	// The partner budget is the account's, shared with the other workers once NATS is up
+	// (ratelimit.Start below); until then this worker sends at most one call a second.
+	limiter := ratelimit.StartLimiter(c.partnerRate)
+	client, stopSim, err := partner(c, log, m, partnerclient.WithTracerProvider(tr.TracerProvider()), partnerclient.WithLimiter(limiter))
 	if err != nil {
 		return err
 	}
@@ -159,6 +163,12 @@ func serveWorker(ctx context.Context, c *config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("set up streams, consumer and bucket: %w", err)
 	}
+	budget, err := ratelimit.Start(ctx, env.js, limiter, ratelimit.Config{Budget: c.partnerRate, Prefix: c.prefix,
+		Replicas: c.replicas, Worker: w.Config().WorkerID, Logger: log.Named("ratelimit")})
+	if err != nil {
+		return fmt.Errorf("partner budget: %w", err)
+	}
+	defer budget.Stop()
 	stopAPI, _, err := startAPI(ctx, &c.api, env.js, c.prefix, c.replicas, c.keyRetention, reg, log, true)
 	if err != nil {
 		return err

@@ -227,7 +227,7 @@ func (c *config) partnerFlags(fs *pflag.FlagSet) {
 	f.String(&c.clientSecretFile, "partner-client-secret-file", "FULFIL_PARTNER_CLIENT_SECRET_FILE", "", "file holding the partner API client secret")
 	f.Bool(&c.partnerInsecure, "partner-insecure", "FULFIL_PARTNER_INSECURE", false, "allow a plain http:// partner URL on a non-loopback host")
 	f.Bool(&c.partnerSim, "partner-sim", "FULFIL_PARTNER_SIM", false, "serve the built-in partner simulator in-process and use it")
-	f.Float64(&c.partnerRate, "partner-rate-limit", "FULFIL_PARTNER_RATE_LIMIT", 50, "partner API requests per second from this process, 0 for unlimited")
+	f.Float64(&c.partnerRate, "partner-rate-limit", "FULFIL_PARTNER_RATE_LIMIT", 50, "partner API requests per second for the whole account, shared by every worker of the subject prefix; 0 for unlimited")
 }
 
 // workerFlags registers the worker's own settings.

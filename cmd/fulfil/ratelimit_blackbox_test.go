@@ -95,7 +95,7 @@ func TestPartnerBudgetAcrossWorkerProcesses(t *testing.T) {
 	waitFor(t, "partnersim", simDone, simOut, func() bool { return strings.Contains(simOut.String(), "listening on") })
 	rateURL := "http://" + simAddr + partnertest.RatePath
 	if !getJSON(rateURL, new(partnertest.RateStats)) {
-		t.Skipf("`fulfil partnersim` does not serve %s (partnertest.Sim.Handler)", partnertest.RatePath)
+		t.Fatalf("`fulfil partnersim` does not serve %s (partnertest.Sim.Handler)", partnertest.RatePath)
 	}
 
 	common := []string{
@@ -127,7 +127,7 @@ func TestPartnerBudgetAcrossWorkerProcesses(t *testing.T) {
 		workers, outs = append(workers, httpAddr), append(outs, out)
 	}
 	if !strings.Contains(outs[0].String(), "partner budget share") {
-		t.Skip("`fulfil worker` does not share the partner budget (ratelimit.Start is not wired)")
+		t.Fatalf("`fulfil worker` does not share the partner budget: no \"partner budget share\" line in its log\n%s", outs[0].String())
 	}
 	// Both count two workers before the load starts.
 	waitFor(t, "workers", nil, nil, func() bool {

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,9 +88,6 @@ func TestRunBudget(t *testing.T) {
 	defer cancel()
 	const budget = 30
 	rows, err := RunBudget(ctx, BudgetConfig{WorkerExe: fulfilExe(t), Budget: budget, Workers: []int{1, 2}})
-	if errors.Is(err, ErrNotShared) {
-		t.Skipf("this fulfil does not share the partner budget: %v", err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
