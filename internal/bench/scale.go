@@ -89,8 +89,9 @@ func (p Phase) SagaTime() time.Duration {
 //
 //   - "CPU": the processes of the stack used at least 85 % of all cores (sum of process CPU
 //     ≈ cores × wall), or the machine's cores were that busy (something else sharing them);
-//   - "partner": every worker had as many partner calls in flight as its client allows
-//     (partnerclient.MaxConnsPerHost, or Config.PartnerConns);
+//   - "partner": the workers had more sagas in flight than their partner clients have call
+//     slots for two calls each (partnerclient.MaxConnsPerHost, or Config.PartnerConns), so
+//     sagas waited for a slot;
 //   - "concurrency": every saga slot was busy and a saga held its slot (SagaTime) no more
 //     than 1.25 × the critical path: throughput ≈ workers × concurrency ÷ critical path, and
 //     more slots (workers) complete more;
@@ -112,8 +113,9 @@ func Limit(r Result) string {
 	switch {
 	case s.CPUBusy >= cpuBound || s.MachineBusy >= cpuBound:
 		return "CPU (" + busy + ")"
-	// A saga has at most two partner calls in flight (the lookups, renewal beside activation).
-	case 2*cfg.Concurrency >= partnerCap && s.PeakInFlight*2 >= cfg.Workers*partnerCap:
+	// A saga has at most two partner calls in flight (the lookups, renewal beside activation):
+	// only more sagas than half the client's slots can wait for one.
+	case 2*cfg.Concurrency > partnerCap && s.PeakInFlight*2 > cfg.Workers*partnerCap:
 		return fmt.Sprintf("partner (%d connections per worker; %s)", partnerCap, busy)
 	case r.CriticalPath > 0 && full && s.SagaTime() <= r.CriticalPath*5/4:
 		return fmt.Sprintf("concurrency (%d slots, %s per saga; %s)", slots, ms(s.SagaTime()), busy)
