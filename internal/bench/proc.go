@@ -53,6 +53,11 @@ func (st *stack) startWorkerProcs(ctx context.Context) ([]*workerProc, error) {
 			"FULFIL_LOG_LEVEL=error",
 			"FULFIL_SUBJECT_PREFIX="+messages.DefaultSubjectPrefix,
 		)
+		if cfg.GCPercent > 0 {
+			cmd.Env = append(cmd.Env, "GOGC="+strconv.Itoa(cfg.GCPercent))
+		} else if cfg.GCPercent < 0 {
+			cmd.Env = append(cmd.Env, "GOGC=off")
+		}
 		p := &workerProc{cmd: cmd, http: addr, stderr: &tailBuffer{max: 4096}, exited: make(chan struct{})}
 		cmd.Stderr = p.stderr
 		if err := cmd.Start(); err != nil {

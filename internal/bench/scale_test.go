@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,19 @@ func TestSchedLatency(t *testing.T) {
 	}
 	if h := readSched(); len(h.counts) == 0 || len(h.buckets) != len(h.counts)+1 {
 		t.Errorf("readSched: %d counts, %d buckets; want the runtime's histogram", len(h.counts), len(h.buckets))
+	}
+}
+
+// TestRunGCPercent checks that a run with its own GOGC leaves the process's as it found it.
+func TestRunGCPercent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	before := debug.SetGCPercent(150)
+	defer debug.SetGCPercent(before)
+	if _, err := Run(ctx, Config{Concurrency: 2, Purchases: 2, Warmup: -1, SkipBare: true, GCPercent: 400, Logger: zaptest.NewLogger(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(before); got != 150 {
+		t.Errorf("GOGC after the run = %d, want 150 as before it", got)
 	}
 }
