@@ -70,6 +70,10 @@ func (p *partnerSimFlags) register(fs *pflag.FlagSet) {
 		"hostile: the billing contact list answers \"result\":{}")
 	f.Bool(&h.AutoRenewalAsBool, "auto-renewal-as-bool", "FULFIL_AUTO_RENEWAL_AS_BOOL", false,
 		"hostile: product list and details give planAutoRenewal and serviceAutoRenewal as true/false, not 1/0")
+	f.String(&h.EnableWhenOn, "enable-when-on", "FULFIL_ENABLE_WHEN_ON", "",
+		"hostile: how enable auto-renewal answers when auto-renewal is already on: "+partnertest.EnableWhenOnFalse+
+			" (result false) or "+partnertest.EnableWhenOnRefused+" (HTTP 200, code "+partnertest.CodeAlreadyEnabled+
+			"); empty: as documented (result true)")
 	f.Bool(&h.OrderListOldestFirst, "order-list-oldest-first", "FULFIL_ORDER_LIST_OLDEST_FIRST", false,
 		"hostile: the order list answers oldest first, whatever sort says")
 	f.Int(&h.OrderListShift, "order-list-shift", "FULFIL_ORDER_LIST_SHIFT", 0,
@@ -108,6 +112,12 @@ func (p *partnerSimFlags) options() (partnerSimOptions, error) {
 	}
 	if h.RedirectFor < 0 || h.UndocumentedStatusFor < 0 {
 		errs = append(errs, errors.New("--redirect-for and --undocumented-status-for must not be negative"))
+	}
+	switch h.EnableWhenOn {
+	case "", partnertest.EnableWhenOnFalse, partnertest.EnableWhenOnRefused:
+	default:
+		errs = append(errs, fmt.Errorf("--enable-when-on %q: want %s, %s or empty", h.EnableWhenOn,
+			partnertest.EnableWhenOnFalse, partnertest.EnableWhenOnRefused))
 	}
 	if strings.TrimSpace(h.UndocumentedStatus) == "" {
 		errs = append(errs, errors.New("--undocumented-status must not be empty"))
@@ -154,6 +164,9 @@ func describeHostile(h partnertest.Hostile) []string {
 	add(h.RedirectTo != "", "every request is redirected (%d) to %s %s", h.RedirectStatus, h.RedirectTo, forText)
 	add(h.EmptyBillingContacts, "the billing contact list is {}")
 	add(h.AutoRenewalAsBool, "planAutoRenewal and serviceAutoRenewal are true/false")
+	add(h.EnableWhenOn == partnertest.EnableWhenOnFalse, "enabling auto-renewal that is already on answers false")
+	add(h.EnableWhenOn == partnertest.EnableWhenOnRefused, "enabling auto-renewal that is already on is refused (HTTP 200, code %s)",
+		partnertest.CodeAlreadyEnabled)
 	add(h.OrderListOldestFirst, "the order list is oldest first")
 	add(h.OrderListShift > 0, "order-list pages after the first start %d orders early", h.OrderListShift)
 	add(h.OrderListWithoutPONumber, "order-list items have no poNumber")
@@ -169,7 +182,8 @@ func newPartnerSimCmd() *cobra.Command {
 the way a real portal might; rates are probabilities drawn from --seed.`,
 		Example: `  fulfil partnersim --addr 127.0.0.1:8089 --latency 50ms --error-rate 0.05 --commit-then-fail 0.02
   fulfil partnersim --redirect-to http://127.0.0.1:9099 --redirect-for 5s
-  FULFIL_ORDER_LIST_SHIFT=2 fulfil partnersim`,
+  FULFIL_ORDER_LIST_SHIFT=2 fulfil partnersim
+  fulfil partnersim --enable-when-on refused`,
 		Args: noArgs,
 	}
 	p.register(cmd.Flags())
