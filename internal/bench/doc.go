@@ -19,5 +19,14 @@
 //     one result per purchase, with no checkpoints, no idempotency and no progress events.
 //
 // Everything (server, simulator, workers, load generator) runs in this process, so the CPU
-// and memory figures are those of the whole stack.
+// and memory figures are those of the whole stack; with Config.WorkerExe the workers are
+// `fulfil worker` processes instead, measured on their own, and Phase.TotalCPUSeconds adds this
+// process's CPU to theirs.
+//
+// RunScaleOut measures throughput against the number of workers (Config.ScaleOut), each count
+// on a fresh stack, optionally a JetStream cluster of Config.ClusterNodes servers in this
+// process with replicated streams; Limit names what bounded each row: the cores (this stack's
+// CPU, or the machine's when something else shares it), the partner client's call slots, the
+// workers' concurrency, or else the NATS round trips. WriteScaleOut and WriteScaleSVG print and
+// plot the rows.
 package bench
