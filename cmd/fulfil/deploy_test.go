@@ -27,6 +27,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/fulfil/fulfil/internal/api"
 	"github.com/fulfil/fulfil/internal/devsecrets"
 	"github.com/fulfil/fulfil/internal/natsembed"
 	"github.com/fulfil/fulfil/messages"
@@ -187,6 +188,24 @@ var commandSettings = sync.OnceValue(func() []string {
 	return names
 })
 
+// commandEnv returns the environment variables fulfil <command> reads for its flags.
+func commandEnv(command string) []string {
+	root := newRoot(&invocation{})
+	cmd, _, err := root.Find([]string{command})
+	if err != nil || cmd == root {
+		return nil
+	}
+	var names []string
+	for _, fs := range []*pflag.FlagSet{cmd.Flags(), cmd.InheritedFlags()} {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if env := flagEnv(f); env != "" {
+				names = append(names, env)
+			}
+		})
+	}
+	return names
+}
+
 // checkArgs reports a command line that does not start with a fulfil command or that uses a
 // flag the command does not have.
 func checkArgs(args []string) error {
@@ -219,15 +238,21 @@ func checkArgs(args []string) error {
 // checkHTTPAddr reports an FULFIL_HTTP_ADDR that is unreachable from outside the container or
 // that is not on port.
 func checkHTTPAddr(addr string, port int) error {
+	return checkListenAddr("FULFIL_HTTP_ADDR", addr, port)
+}
+
+// checkListenAddr reports a listen address, the value of the setting name, that is unreachable
+// from outside the container or that is not on port.
+func checkListenAddr(name, addr string, port int) error {
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("FULFIL_HTTP_ADDR %q: %w", addr, err)
+		return fmt.Errorf("%s %q: %w", name, addr, err)
 	}
 	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
-		return fmt.Errorf("FULFIL_HTTP_ADDR %q does not listen on every interface", addr)
+		return fmt.Errorf("%s %q does not listen on every interface", name, addr)
 	}
 	if p != strconv.Itoa(port) {
-		return fmt.Errorf("FULFIL_HTTP_ADDR %q is not on the container port %d", addr, port)
+		return fmt.Errorf("%s %q is not on the container port %d", name, addr, port)
 	}
 	return nil
 }
@@ -532,6 +557,16 @@ type k8sProbe struct {
 	} `yaml:"httpGet"`
 }
 
+type k8sSecurityContext struct {
+	RunAsNonRoot             *bool  `yaml:"runAsNonRoot"`
+	RunAsUser                *int64 `yaml:"runAsUser"`
+	AllowPrivilegeEscalation *bool  `yaml:"allowPrivilegeEscalation"`
+	ReadOnlyRootFilesystem   bool   `yaml:"readOnlyRootFilesystem"`
+	Capabilities             struct {
+		Drop []string `yaml:"drop"`
+	} `yaml:"capabilities"`
+}
+
 type k8sContainer struct {
 	Args  []string `yaml:"args"`
 	Ports []struct {
@@ -551,9 +586,14 @@ type k8sContainer struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
 	} `yaml:"volumeMounts"`
-	StartupProbe   *k8sProbe `yaml:"startupProbe"`
-	LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
-	ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
+	StartupProbe    *k8sProbe          `yaml:"startupProbe"`
+	LivenessProbe   *k8sProbe          `yaml:"livenessProbe"`
+	ReadinessProbe  *k8sProbe          `yaml:"readinessProbe"`
+	SecurityContext k8sSecurityContext `yaml:"securityContext"`
+	Resources       struct {
+		Requests map[string]string `yaml:"requests"`
+		Limits   map[string]string `yaml:"limits"`
+	} `yaml:"resources"`
 }
 
 // port returns the number of a container port given by name or number, or 0.
@@ -566,16 +606,32 @@ func (c k8sContainer) port(nameOrNumber string) int {
 	return 0
 }
 
+// command is the fulfil command the container runs (the image's CMD, worker, without args).
+func (c k8sContainer) command() string {
+	if len(c.Args) == 0 {
+		return "worker"
+	}
+	return c.Args[0]
+}
+
 type k8sDeployment struct {
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
 	Spec struct {
 		Replicas int `yaml:"replicas"`
+		Selector struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
 		Template struct {
 			Metadata struct {
 				Labels map[string]string `yaml:"labels"`
 			} `yaml:"metadata"`
 			Spec struct {
-				TerminationGracePeriodSeconds int            `yaml:"terminationGracePeriodSeconds"`
-				Containers                    []k8sContainer `yaml:"containers"`
+				TerminationGracePeriodSeconds int                `yaml:"terminationGracePeriodSeconds"`
+				AutomountServiceAccountToken  *bool              `yaml:"automountServiceAccountToken"`
+				SecurityContext               k8sSecurityContext `yaml:"securityContext"`
+				Containers                    []k8sContainer     `yaml:"containers"`
 				Volumes                       []struct {
 					Name   string `yaml:"name"`
 					Secret struct {
@@ -592,15 +648,22 @@ type k8sDeployment struct {
 }
 
 type k8sService struct {
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
 	Spec struct {
-		Selector map[string]string `yaml:"selector"`
-		Ports    []struct {
+		Selector                 map[string]string `yaml:"selector"`
+		PublishNotReadyAddresses bool              `yaml:"publishNotReadyAddresses"`
+		Ports                    []struct {
 			TargetPort string `yaml:"targetPort"`
 		} `yaml:"ports"`
 	} `yaml:"spec"`
 }
 
 type k8sPDB struct {
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
 	Spec struct {
 		MinAvailable int `yaml:"minAvailable"`
 		Selector     struct {
@@ -643,6 +706,7 @@ type k8sNetworkPolicy struct {
 	} `yaml:"metadata"`
 	Spec struct {
 		PodSelector k8sLabelSelector `yaml:"podSelector"`
+		PolicyTypes []string         `yaml:"policyTypes"`
 		Ingress     []struct {
 			From []struct {
 				PodSelector       *k8sLabelSelector `yaml:"podSelector"`
@@ -659,7 +723,7 @@ type k8sNetworkPolicy struct {
 // k8sObjects is what checkK8s reads from the manifests, by kind.
 type k8sObjects struct {
 	configMaps  map[string]map[string]string // name → data
-	secrets     map[string][]string          // name → keys
+	secrets     map[string]map[string]string // name → key → value (stringData; data as given)
 	deployments []k8sDeployment
 	services    []k8sService
 	pdbs        []k8sPDB
@@ -692,12 +756,10 @@ func (o *k8sObjects) decode(text string) error {
 		case "ConfigMap":
 			o.configMaps[head.Metadata.Name] = head.Data
 		case "Secret":
-			for k := range head.Data {
-				o.secrets[head.Metadata.Name] = append(o.secrets[head.Metadata.Name], k)
-			}
-			for k := range head.StringData {
-				o.secrets[head.Metadata.Name] = append(o.secrets[head.Metadata.Name], k)
-			}
+			s := map[string]string{}
+			maps.Copy(s, head.Data)
+			maps.Copy(s, head.StringData)
+			o.secrets[head.Metadata.Name] = s
 		case "Deployment":
 			var d k8sDeployment
 			err = n.Decode(&d)
@@ -721,6 +783,18 @@ func (o *k8sObjects) decode(text string) error {
 	}
 }
 
+// secretRef names one key of a Secret.
+type secretRef struct{ secret, key string }
+
+// commandDrain is how long each long-running fulfil command may take to stop after SIGTERM: a
+// worker drains its sagas (workerDrain); `fulfil api` shuts its intake and then its endpoints
+// down, 5 s each at most (serveAPI, startAPI).
+var commandDrain = map[string]time.Duration{"worker": workerDrain, "api": 10 * time.Second}
+
+// composeOnlySettings are settings compose.yaml sets for its partner simulator, which a
+// deployment against the real partner portal must not copy.
+var composeOnlySettings = []string{"FULFIL_PARTNER_INSECURE"}
+
 // checkK8s returns what is wrong with the kustomize base in k8s/; imageEnv is what the image sets.
 func checkK8s(files map[string]string, imageEnv map[string]string) []string {
 	var problems []string
@@ -731,7 +805,7 @@ func checkK8s(files map[string]string, imageEnv map[string]string) []string {
 	if err := yaml.Unmarshal([]byte(files["k8s/kustomization.yaml"]), &kust); err != nil {
 		bad("kustomization.yaml: %v", err)
 	}
-	o := k8sObjects{configMaps: map[string]map[string]string{}, secrets: map[string][]string{}}
+	o := k8sObjects{configMaps: map[string]map[string]string{}, secrets: map[string]map[string]string{}}
 	var manifests []string
 	for name, text := range files {
 		base, ok := strings.CutPrefix(name, "k8s/")
@@ -758,65 +832,247 @@ func checkK8s(files map[string]string, imageEnv map[string]string) []string {
 	}
 	problems = append(problems, checkNATSNetworkPolicy(o)...)
 	problems = append(problems, checkNATSHelmValues(files, o)...)
+	passwords := natsHelmPasswords(files)
+	numericUser := regexp.MustCompile(`^[0-9]+(:[0-9]+)?$`).MatchString(dockerfileUser(files["Dockerfile"]))
+	commandEnvs := map[string]map[string]string{} // command → the environment of its container
 	for _, d := range o.deployments {
 		pod := d.Spec.Template
-		if time.Duration(pod.Spec.TerminationGracePeriodSeconds)*time.Second <= workerDrain {
-			bad("terminationGracePeriodSeconds %d does not leave the %v drain", pod.Spec.TerminationGracePeriodSeconds, workerDrain)
+		name := d.Metadata.Name
+		if !subset(d.Spec.Selector.MatchLabels, pod.Metadata.Labels) {
+			bad("Deployment %s: selector %v does not select its pods %v", name, d.Spec.Selector.MatchLabels, pod.Metadata.Labels)
 		}
-		secretVolumes := map[string][]string{} // mount path → the files of the Secret mounted there
+		sc := pod.Spec.SecurityContext
+		if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+			bad("Deployment %s: no runAsNonRoot: true in the pod's securityContext", name)
+		} else if !numericUser && (sc.RunAsUser == nil || *sc.RunAsUser == 0) {
+			bad("Deployment %s: the image's USER %q is a name, which the kubelet cannot check against runAsNonRoot: set runAsUser (65532, distroless nonroot)",
+				name, dockerfileUser(files["Dockerfile"]))
+		}
+		if tok := pod.Spec.AutomountServiceAccountToken; tok == nil || *tok {
+			bad("Deployment %s: mounts a service account token fulfil never uses (automountServiceAccountToken: false)", name)
+		}
+		secretVolumes := map[string]map[string]secretRef{} // mount path → file → the Secret key mounted there
+		used := map[string]bool{}                          // mount path/file read by a _FILE setting
 		for _, c := range pod.Spec.Containers {
 			for _, m := range c.VolumeMounts {
 				for _, v := range pod.Spec.Volumes {
 					if v.Name != m.Name || v.Secret.SecretName == "" {
 						continue
 					}
+					if secretVolumes[m.MountPath] == nil {
+						secretVolumes[m.MountPath] = map[string]secretRef{}
+					}
 					keys := o.secrets[v.Secret.SecretName]
 					if len(v.Secret.Items) == 0 {
-						secretVolumes[m.MountPath] = keys
+						for k := range keys {
+							secretVolumes[m.MountPath][k] = secretRef{v.Secret.SecretName, k}
+						}
 					}
 					for _, it := range v.Secret.Items {
-						if slices.Contains(keys, it.Key) {
-							secretVolumes[m.MountPath] = append(secretVolumes[m.MountPath], it.Path)
+						if _, ok := keys[it.Key]; ok {
+							secretVolumes[m.MountPath][it.Path] = secretRef{v.Secret.SecretName, it.Key}
 						}
 					}
 				}
 			}
-			problems = append(problems, checkK8sContainer(c, o, imageEnv, secretVolumes)...)
-		}
-		for _, s := range o.services {
-			if !subset(s.Spec.Selector, pod.Metadata.Labels) {
-				bad("Service selector %v does not select the pods %v", s.Spec.Selector, pod.Metadata.Labels)
+			env, ps := checkK8sContainer(c, o, imageEnv, secretVolumes, passwords)
+			problems = append(problems, ps...)
+			for k, v := range env {
+				if strings.HasSuffix(k, "_FILE") {
+					used[v] = true
+				}
 			}
-			for _, p := range s.Spec.Ports {
-				if slices.IndexFunc(pod.Spec.Containers, func(c k8sContainer) bool { return c.port(p.TargetPort) != 0 }) < 0 {
-					bad("Service targetPort %s is no container port", p.TargetPort)
+			commandEnvs[c.command()] = env
+		}
+		for dir, mounted := range secretVolumes {
+			for file, ref := range mounted {
+				if !used[path.Join(dir, file)] {
+					bad("Deployment %s mounts key %s of Secret %s (%s), which no _FILE setting reads", name, ref.key, ref.secret, path.Join(dir, file))
 				}
 			}
 		}
-		for _, p := range o.pdbs {
-			if !subset(p.Spec.Selector.MatchLabels, pod.Metadata.Labels) {
-				bad("PodDisruptionBudget selector %v does not select the pods %v", p.Spec.Selector.MatchLabels, pod.Metadata.Labels)
+		if len(pod.Spec.Containers) > 0 {
+			if drain := commandDrain[pod.Spec.Containers[0].command()]; time.Duration(pod.Spec.TerminationGracePeriodSeconds)*time.Second <= drain {
+				bad("Deployment %s: terminationGracePeriodSeconds %d does not leave the %v drain", name, pod.Spec.TerminationGracePeriodSeconds, drain)
 			}
+		}
+		problems = append(problems, checkK8sPodPolicy(d, o)...)
+	}
+	for _, s := range o.services {
+		var selected []k8sDeployment
+		for _, d := range o.deployments {
+			if subset(s.Spec.Selector, d.Spec.Template.Metadata.Labels) {
+				selected = append(selected, d)
+			}
+		}
+		switch {
+		case len(selected) == 0:
+			bad("Service selector %v of %s selects the pods of no Deployment", s.Spec.Selector, s.Metadata.Name)
+		case len(selected) > 1:
+			bad("Service %s selects the pods of %d Deployments", s.Metadata.Name, len(selected))
+		}
+		for _, d := range selected {
+			for _, p := range s.Spec.Ports {
+				cs := d.Spec.Template.Spec.Containers
+				i := slices.IndexFunc(cs, func(c k8sContainer) bool { return c.port(p.TargetPort) != 0 })
+				if i < 0 {
+					bad("Service targetPort %s is no container port", p.TargetPort)
+					continue
+				}
+				if s.Spec.PublishNotReadyAddresses && cs[i].port(p.TargetPort) == cs[i].port("api") {
+					bad("Service %s sends purchases (targetPort %s) to pods that are not ready: publishNotReadyAddresses", s.Metadata.Name, p.TargetPort)
+				}
+			}
+		}
+	}
+	for _, p := range o.pdbs {
+		selected := 0
+		for _, d := range o.deployments {
+			if !subset(p.Spec.Selector.MatchLabels, d.Spec.Template.Metadata.Labels) {
+				continue
+			}
+			selected++
 			if p.Spec.MinAvailable >= d.Spec.Replicas {
 				bad("PodDisruptionBudget minAvailable %d with %d replicas blocks every eviction", p.Spec.MinAvailable, d.Spec.Replicas)
+			}
+		}
+		if selected == 0 {
+			bad("PodDisruptionBudget selector %v of %s selects the pods of no Deployment", p.Spec.Selector.MatchLabels, p.Metadata.Name)
+		}
+	}
+	// The workers and the intake talk about the same streams: same servers, subjects, replicas.
+	if w, a := commandEnvs["worker"], commandEnvs["api"]; w != nil && a != nil {
+		for _, k := range []string{"NATS_URL", "FULFIL_SUBJECT_PREFIX", "FULFIL_REPLICAS"} {
+			if w[k] != a[k] {
+				bad("%s differs between fulfil worker (%q) and fulfil api (%q)", k, w[k], a[k])
+			}
+		}
+	}
+	problems = append(problems, checkComposeMatchesK8s(files, commandEnvs)...)
+	return problems
+}
+
+// checkComposeMatchesK8s reports a setting that compose.yaml gives a fulfil command and the
+// Kubernetes base does not (a setting and its _FILE variant count as one).
+func checkComposeMatchesK8s(files map[string]string, k8sEnvs map[string]map[string]string) []string {
+	var cf struct {
+		Services map[string]composeService `yaml:"services"`
+	}
+	if err := yaml.Unmarshal([]byte(files["compose.yaml"]), &cf); err != nil {
+		return nil // checkCompose reports it
+	}
+	var problems []string
+	for name, svc := range cf.Services {
+		if !svc.isFulfil() || len(svc.Command) == 0 {
+			continue
+		}
+		env, ok := k8sEnvs[svc.Command[0]]
+		if !ok {
+			continue
+		}
+		for k := range svc.Environment {
+			base := strings.TrimSuffix(k, "_FILE")
+			if _, set := env[base]; set || slices.Contains(composeOnlySettings, k) {
+				continue
+			}
+			if _, set := env[base+"_FILE"]; !set {
+				problems = append(problems, fmt.Sprintf("k8s: compose.yaml's fulfil %s (service %s) sets %s, the Kubernetes one does not", svc.Command[0], name, k))
+			}
+		}
+	}
+	slices.Sort(problems)
+	return slices.Compact(problems)
+}
+
+// checkK8sPodPolicy reports fulfil pods that no NetworkPolicy restricts, or whose policies admit
+// every port, a port the pods do not have, or not a port they serve.
+func checkK8sPodPolicy(d k8sDeployment, o k8sObjects) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, "k8s: "+fmt.Sprintf(format, args...)) }
+	pod := d.Spec.Template
+	admitted := map[int]bool{}
+	selected := false
+	for _, np := range o.netpols {
+		if !np.Spec.PodSelector.selects(pod.Metadata.Labels) || !slices.Contains(np.Spec.PolicyTypes, "Ingress") {
+			continue
+		}
+		selected = true
+		for _, rule := range np.Spec.Ingress {
+			if len(rule.Ports) == 0 {
+				bad("NetworkPolicy %s admits every port of the pods of Deployment %s", np.Metadata.Name, d.Metadata.Name)
+			}
+			for _, p := range rule.Ports {
+				n := 0
+				for _, c := range pod.Spec.Containers {
+					n = max(n, c.port(fmt.Sprint(p.Port)))
+				}
+				if n == 0 {
+					bad("NetworkPolicy %s admits port %v, which the pods of Deployment %s do not have", np.Metadata.Name, p.Port, d.Metadata.Name)
+				}
+				admitted[n] = true
+			}
+		}
+	}
+	if !selected {
+		return append(problems, fmt.Sprintf("k8s: no NetworkPolicy selects the pods of Deployment %s: they take connections on every port", d.Metadata.Name))
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if !admitted[p.ContainerPort] {
+				bad("no NetworkPolicy admits port %s (%d) of the pods of Deployment %s", p.Name, p.ContainerPort, d.Metadata.Name)
 			}
 		}
 	}
 	return problems
 }
 
+// natsHelmPasswords returns the Secret key each NATS role's password comes from on the servers
+// (the Helm values' container.env).
+func natsHelmPasswords(files map[string]string) map[string]secretRef {
+	var v struct {
+		Container struct {
+			Env map[string]struct {
+				ValueFrom struct {
+					SecretKeyRef struct {
+						Name string `yaml:"name"`
+						Key  string `yaml:"key"`
+					} `yaml:"secretKeyRef"`
+				} `yaml:"valueFrom"`
+			} `yaml:"env"`
+		} `yaml:"container"`
+	}
+	_ = yaml.Unmarshal([]byte(files[natsHelmValues]), &v) // checkNATSHelmValues reports errors
+	refs := map[string]secretRef{}
+	for role := range natsRoles {
+		ref := v.Container.Env[devsecrets.PasswordEnv(role)].ValueFrom.SecretKeyRef
+		refs[role] = secretRef{ref.Name, ref.Key}
+	}
+	return refs
+}
+
+// dockerfileUser returns the Dockerfile's (last) USER.
+func dockerfileUser(text string) string {
+	user := ""
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "USER "); ok {
+			user = strings.TrimSpace(rest)
+		}
+	}
+	return user
+}
+
 // natsPodLabels are the labels of the NATS pods of the Helm chart (nats-helm-values.yaml).
 var natsPodLabels = map[string]string{"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "nats", "app.kubernetes.io/component": "nats"}
 
 // checkNATSNetworkPolicy reports NATS client ports open to more than the workers and the HTTP
-// intake, or closed to the workers.
+// intake, or closed to the workers or to the intake (when the base has one).
 func checkNATSNetworkPolicy(o k8sObjects) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, "k8s: "+fmt.Sprintf(format, args...)) }
 	fulfilPod := func(component string) map[string]string {
 		return map[string]string{"app.kubernetes.io/name": "fulfil", "app.kubernetes.io/component": component}
 	}
-	selected, workersAllowed := false, false
+	selected, workersAllowed, intakeAllowed := false, false, false
 	for _, np := range o.netpols {
 		if !np.Spec.PodSelector.selects(natsPodLabels) {
 			continue
@@ -839,16 +1095,23 @@ func checkNATSNetworkPolicy(o k8sObjects) []string {
 					bad("NetworkPolicy %s lets more than pods of this namespace reach the NATS client port", np.Metadata.Name)
 				case peer.PodSelector.selects(fulfilPod("other")) || peer.PodSelector.selects(map[string]string{}):
 					bad("NetworkPolicy %s lets pods other than the workers and the intake reach the NATS client port", np.Metadata.Name)
-				case peer.PodSelector.selects(fulfilPod("worker")):
-					workersAllowed = true
+				default:
+					workersAllowed = workersAllowed || peer.PodSelector.selects(fulfilPod("worker"))
+					intakeAllowed = intakeAllowed || peer.PodSelector.selects(fulfilPod("intake"))
 				}
 			}
 		}
 	}
-	if !selected {
+	hasIntake := slices.ContainsFunc(o.deployments, func(d k8sDeployment) bool {
+		return subset(fulfilPod("intake"), d.Spec.Template.Metadata.Labels)
+	})
+	switch {
+	case !selected:
 		bad("no NetworkPolicy selects the NATS pods %v", natsPodLabels)
-	} else if !workersAllowed {
+	case !workersAllowed:
 		bad("no NetworkPolicy lets the workers reach the NATS client port")
+	case hasIntake && !intakeAllowed:
+		bad("no NetworkPolicy lets the intake reach the NATS client port")
 	}
 	return problems
 }
@@ -923,16 +1186,19 @@ func checkNATSHelmValues(files map[string]string, o k8sObjects) []string {
 	}
 	for role := range natsRoles {
 		ref := v.Container.Env[devsecrets.PasswordEnv(role)].ValueFrom.SecretKeyRef
-		if !slices.Contains(o.secrets[ref.Name], ref.Key) {
+		if _, ok := o.secrets[ref.Name][ref.Key]; !ok {
 			bad("container.env %s is not a key of a Secret of the base", devsecrets.PasswordEnv(role))
 		}
 	}
 	return problems
 }
 
-// checkK8sContainer reports what is wrong with one fulfil container; secretVolumes maps the pod's
-// secret mount paths to their Secrets.
-func checkK8sContainer(c k8sContainer, o k8sObjects, imageEnv map[string]string, secretVolumes map[string][]string) []string {
+// checkK8sContainer reports what is wrong with one fulfil container, and returns its
+// environment (the image's, then its ConfigMaps', then its own); secretVolumes maps the pod's
+// secret mount paths to the Secret keys mounted there, passwords each NATS role to the Secret key
+// the NATS servers read its password from.
+func checkK8sContainer(c k8sContainer, o k8sObjects, imageEnv map[string]string, secretVolumes map[string]map[string]secretRef,
+	passwords map[string]secretRef) (map[string]string, []string) {
 	var problems []string
 	bad := func(format string, args ...any) {
 		problems = append(problems, "k8s: container: "+fmt.Sprintf(format, args...))
@@ -940,36 +1206,79 @@ func checkK8sContainer(c k8sContainer, o k8sObjects, imageEnv map[string]string,
 	if err := checkArgs(c.Args); err != nil {
 		bad("args %v: %v", c.Args, err)
 	}
+	command := c.command()
+	ownSettings := commandEnv(command)
 	env := maps.Clone(imageEnv)
 	for _, ef := range c.EnvFrom {
 		cm, ok := o.configMaps[ef.ConfigMapRef.Name]
 		if !ok {
 			bad("envFrom ConfigMap %q does not exist", ef.ConfigMapRef.Name)
 		}
+		for k := range cm {
+			if isSetting(k) && !slices.Contains(nonFulfilEnv, k) && !slices.Contains(ownSettings, k) {
+				bad("ConfigMap %s: %s is not a setting of fulfil %s", ef.ConfigMapRef.Name, k, command)
+			}
+		}
 		maps.Copy(env, cm)
+	}
+	mountedFile := func(p string) (secretRef, bool) {
+		ref, ok := secretVolumes[path.Dir(p)][path.Base(p)]
+		return ref, ok
 	}
 	for _, e := range c.Env {
 		if !isSetting(e.Name) {
 			bad("env %s is not a fulfil setting", e.Name)
+		} else if !slices.Contains(nonFulfilEnv, e.Name) && !slices.Contains(ownSettings, e.Name) {
+			bad("env %s is not a setting of fulfil %s", e.Name, command)
 		}
 		env[e.Name] = e.Value
 		if !strings.HasSuffix(e.Name, "_FILE") {
 			continue
 		}
-		if !slices.Contains(secretVolumes[path.Dir(e.Value)], path.Base(e.Value)) {
+		if _, ok := mountedFile(e.Value); !ok {
 			bad("%s=%s is not a key of a mounted Secret", e.Name, e.Value)
 		}
+	}
+	if sc := c.SecurityContext; !sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		!slices.Contains(sc.Capabilities.Drop, "ALL") {
+		bad("fulfil %s: securityContext without readOnlyRootFilesystem: true, allowPrivilegeEscalation: false and capabilities drop ALL", command)
+	}
+	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" {
+		bad("fulfil %s: no resource requests (cpu, memory) or memory limit", command)
 	}
 	httpPort := c.port("http")
 	if err := checkHTTPAddr(env["FULFIL_HTTP_ADDR"], httpPort); err != nil {
 		bad("%v", err)
 	}
-	if len(c.Args) > 0 {
-		if role := commandRole(c.Args[0]); role != "" {
-			if env["FULFIL_NATS_USER"] != role || env["FULFIL_NATS_INBOX_PREFIX"] != natsRoles[role] || env["FULFIL_NATS_PASSWORD_FILE"] == "" {
-				bad("NATS login: FULFIL_NATS_USER %q, FULFIL_NATS_INBOX_PREFIX %q, FULFIL_NATS_PASSWORD_FILE %q; want user %s, inbox %q and its password file",
-					env["FULFIL_NATS_USER"], env["FULFIL_NATS_INBOX_PREFIX"], env["FULFIL_NATS_PASSWORD_FILE"], role, natsRoles[role])
+	if slices.Contains(ownSettings, "FULFIL_API_ADDR") {
+		addr, set := env["FULFIL_API_ADDR"]
+		if !set {
+			addr = defaultAPIAddr
+		}
+		if command == "api" {
+			if err := checkListenAddr("FULFIL_API_ADDR", addr, c.port("api")); err != nil {
+				bad("%v (the container port named api)", err)
 			}
+		}
+		if addr != "" && !loopbackAddr(addr) && env["FULFIL_API_KEYS_FILE"] == "" {
+			bad("fulfil %s: FULFIL_API_ADDR %q without FULFIL_API_KEYS_FILE: it would not start", command, addr)
+		}
+	}
+	if f := env["FULFIL_API_KEYS_FILE"]; f != "" {
+		if ref, ok := mountedFile(f); ok {
+			if keys, err := api.ParseKeys([]byte(o.secrets[ref.secret][ref.key])); err == nil && keys.Len() > 0 {
+				bad("Secret %s key %s holds %d usable API key(s): the base must not ship a key anyone can read in git", ref.secret, ref.key, keys.Len())
+			}
+		}
+	}
+	if role := commandRole(command); role != "" {
+		if env["FULFIL_NATS_USER"] != role || env["FULFIL_NATS_INBOX_PREFIX"] != natsRoles[role] || env["FULFIL_NATS_PASSWORD_FILE"] == "" {
+			bad("NATS login: FULFIL_NATS_USER %q, FULFIL_NATS_INBOX_PREFIX %q, FULFIL_NATS_PASSWORD_FILE %q; want user %s, inbox %q and its password file",
+				env["FULFIL_NATS_USER"], env["FULFIL_NATS_INBOX_PREFIX"], env["FULFIL_NATS_PASSWORD_FILE"], role, natsRoles[role])
+		}
+		if ref, ok := mountedFile(env["FULFIL_NATS_PASSWORD_FILE"]); ok && ref != passwords[role] {
+			bad("FULFIL_NATS_PASSWORD_FILE is key %s of Secret %s, but the NATS servers read user %s's password from key %s of Secret %s",
+				ref.key, ref.secret, role, passwords[role].key, passwords[role].secret)
 		}
 	}
 	for _, pr := range []struct {
@@ -991,7 +1300,7 @@ func checkK8sContainer(c k8sContainer, o k8sObjects, imageEnv map[string]string,
 			bad("%s port %s is not the http port %d", pr.name, pr.probe.HTTPGet.Port, httpPort)
 		}
 	}
-	return problems
+	return env, problems
 }
 
 // subset reports whether every label of sel is in labels (and sel is not empty).
@@ -1092,6 +1401,51 @@ func TestDeployChecksCatchDrift(t *testing.T) {
 		{"helm password secret", edit{"k8s/nats-helm-values.yaml", "key: operator-password", "key: operator"}, "OPERATOR_NATS_PASSWORD is not a key"},
 		{"helm no file store", edit{"k8s/nats-helm-values.yaml", "size: 10Gi", "size: \"\""}, "no JetStream file store"},
 		{"manifest does not parse", edit{"k8s/pdb.yaml", "minAvailable: 1", "minAvailable: [1"}, "pdb.yaml: yaml:"},
+		{"non-numeric user", edit{"k8s/deployment.yaml", "        runAsUser: 65532\n", ""}, `the image's USER "nonroot:nonroot" is a name`},
+		{"service account token", edit{"k8s/deployment.yaml", "automountServiceAccountToken: false", "automountServiceAccountToken: true"}, "service account token"},
+		{"worker serves an intake", edit{"k8s/configmap.yaml", `FULFIL_API_ADDR: ""`, "FULFIL_API_ADDR: 0.0.0.0:8081"}, `fulfil worker: FULFIL_API_ADDR "0.0.0.0:8081" without FULFIL_API_KEYS_FILE`},
+		{"worker mounts more than it reads", edit{"k8s/deployment.yaml", "            items:\n              - {key: worker-password, path: worker-password}\n", ""}, "mounts key operator-password of Secret fulfil-nats"},
+
+		{"intake unlisted", edit{"k8s/kustomization.yaml", "  - intake.yaml\n", ""}, "kustomization.yaml lists"},
+		{"intake args", edit{"k8s/intake.yaml", `args: ["api"]`, `args: ["api", "--workers", "2"]`}, "fulfil api has no flag -workers"},
+		{"intake as worker", edit{"k8s/configmap.yaml", "FULFIL_NATS_USER: intake", "FULFIL_NATS_USER: worker"}, `NATS login: FULFIL_NATS_USER "worker"`},
+		{"intake inbox", edit{"k8s/configmap.yaml", "FULFIL_NATS_INBOX_PREFIX: _INBOX_intake", "FULFIL_NATS_INBOX_PREFIX: _INBOX"}, "want user intake, inbox \"_INBOX_intake\""},
+		{"intake with the worker's password", edit{"k8s/intake.yaml", "{key: intake-password, path: intake-password}", "{key: worker-password, path: intake-password}"},
+			"key worker-password of Secret fulfil-nats, but the NATS servers read user intake's password from key intake-password"},
+		{"intake mounts every password", edit{"k8s/intake.yaml", "            items:\n              - {key: intake-password, path: intake-password}\n", ""}, "mounts key worker-password of Secret fulfil-nats"},
+		{"intake keys not mounted", edit{"k8s/intake.yaml", "mountPath: /var/run/secrets/fulfil-api", "mountPath: /var/run/secrets/api"}, "FULFIL_API_KEYS_FILE=/var/run/secrets/fulfil-api/api-keys is not a key"},
+		{"intake without keys", edit{"k8s/intake.yaml", "            - name: FULFIL_API_KEYS_FILE\n              value: /var/run/secrets/fulfil-api/api-keys\n", ""},
+			`fulfil api: FULFIL_API_ADDR "0.0.0.0:8081" without FULFIL_API_KEYS_FILE`},
+		{"intake ships a key", edit{"k8s/secret.yaml", "    # PLACEHOLDER: replace this line with the API keys, one per line.\n", "    0123456789abcdef0123456789abcdef\n"}, "holds 1 usable API key"},
+		{"intake api port", edit{"k8s/configmap.yaml", "FULFIL_API_ADDR: 0.0.0.0:8081", "FULFIL_API_ADDR: 0.0.0.0:9091"}, `FULFIL_API_ADDR "0.0.0.0:9091" is not on the container port 8081`},
+		{"intake api loopback", edit{"k8s/configmap.yaml", "FULFIL_API_ADDR: 0.0.0.0:8081", "FULFIL_API_ADDR: 127.0.0.1:8081"}, `FULFIL_API_ADDR "127.0.0.1:8081" does not listen on every interface`},
+		{"intake http port", edit{"k8s/intake.yaml", "containerPort: 8080", "containerPort: 9090"}, "is not on the container port 9090"},
+		{"intake readiness", edit{"k8s/intake.yaml", "path: /readyz", "path: /healthz"}, `readinessProbe path "/healthz"`},
+		{"intake worker setting", edit{"k8s/configmap.yaml", "FULFIL_API_ADDR: 0.0.0.0:8081", "FULFIL_API_ADDR: 0.0.0.0:8081\n  FULFIL_CONCURRENCY: \"8\""}, "FULFIL_CONCURRENCY is not a setting of fulfil api"},
+		{"intake env of the worker", edit{"k8s/intake.yaml", "name: FULFIL_NATS_PASSWORD_FILE", "name: FULFIL_PARTNER_CLIENT_SECRET_FILE"}, "env FULFIL_PARTNER_CLIENT_SECRET_FILE is not a setting of fulfil api"},
+		{"intake other subjects", edit{"k8s/configmap.yaml", "FULFIL_SUBJECT_PREFIX: fulfil", "FULFIL_SUBJECT_PREFIX: shop"}, "FULFIL_SUBJECT_PREFIX differs between fulfil worker"},
+		{"intake other servers", edit{"k8s/configmap.yaml", "NATS_URL: nats://nats:4222", "NATS_URL: nats://nats.other:4222"}, "NATS_URL differs"},
+		{"intake writable", edit{"k8s/intake.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"}, "fulfil api: securityContext without readOnlyRootFilesystem"},
+		{"intake as root", edit{"k8s/intake.yaml", "runAsNonRoot: true", "runAsNonRoot: false"}, "Deployment fulfil-intake: no runAsNonRoot"},
+		{"intake unbounded", edit{"k8s/intake.yaml", "              memory: 256Mi\n", ""}, "fulfil api: no resource requests (cpu, memory) or memory limit"},
+		{"intake grace", edit{"k8s/intake.yaml", "terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds: 5"}, "Deployment fulfil-intake: terminationGracePeriodSeconds 5 does not leave the 10s drain"},
+		{"intake service selector", edit{"k8s/intake.yaml", "component: intake\n  ports:", "component: intakes\n  ports:"}, "Service selector map[app.kubernetes.io/component:intakes app.kubernetes.io/name:fulfil] of fulfil-intake"},
+		{"intake service port", edit{"k8s/intake.yaml", "targetPort: api", "targetPort: https"}, "Service targetPort https is no container port"},
+		{"intake service unready", edit{"k8s/intake.yaml", "    app.kubernetes.io/component: intake\n  ports:", "    app.kubernetes.io/component: intake\n  publishNotReadyAddresses: true\n  ports:"},
+			"Service fulfil-intake sends purchases (targetPort api) to pods that are not ready"},
+		{"service selects both", edit{"k8s/service.yaml", "    app.kubernetes.io/component: worker\n  publishNotReadyAddresses", "  publishNotReadyAddresses"}, "Service fulfil-worker selects the pods of 2 Deployments"},
+		{"intake pdb", edit{"k8s/intake.yaml", "minAvailable: 1", "minAvailable: 2"}, "minAvailable 2 with 2 replicas blocks every eviction"},
+		{"intake pdb selector", edit{"k8s/intake.yaml", "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: fulfil\n      app.kubernetes.io/component: intake",
+			"minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: fulfil\n      app.kubernetes.io/component: intakes"}, "PodDisruptionBudget selector map[app.kubernetes.io/component:intakes app.kubernetes.io/name:fulfil] of fulfil-intake"},
+		{"intake deployment selector", edit{"k8s/intake.yaml", "      app.kubernetes.io/component: intake\n", "      app.kubernetes.io/component: intakes\n"}, "Deployment fulfil-intake: selector"},
+		{"intake netpol missing", edit{"k8s/networkpolicy.yaml", "      app.kubernetes.io/component: intake\n  policyTypes", "      app.kubernetes.io/component: intakes\n  policyTypes"},
+			"no NetworkPolicy selects the pods of Deployment fulfil-intake"},
+		{"intake netpol port closed", edit{"k8s/networkpolicy.yaml", "    - ports:\n        - {port: 8081, protocol: TCP}\n", ""}, "no NetworkPolicy admits port api (8081) of the pods of Deployment fulfil-intake"},
+		{"intake netpol every port", edit{"k8s/networkpolicy.yaml", "    - ports:\n        - {port: 8081, protocol: TCP}\n", "    - {}\n"}, "NetworkPolicy fulfil-intake admits every port"},
+		{"intake netpol other port", edit{"k8s/networkpolicy.yaml", "{port: 8081, protocol: TCP}", "{port: 8443, protocol: TCP}"}, "admits port 8443, which the pods of Deployment fulfil-intake do not have"},
+		{"intake shut out of NATS", edit{"k8s/networkpolicy.yaml", "values: [worker, intake]", "values: [worker]"}, "no NetworkPolicy lets the intake reach the NATS client port"},
+		{"compose intake setting", edit{"compose.yaml", "FULFIL_API_KEYS_FILE: /run/secrets/api_keys", "FULFIL_API_KEYS_FILE: /run/secrets/api_keys\n      FULFIL_API_TLS_CERT: /run/secrets/api_keys"},
+			"compose.yaml's fulfil api (service intake) sets FULFIL_API_TLS_CERT, the Kubernetes one does not"},
 	}
 	setNATSPasswords(t)
 	clean := deployTree(t)
