@@ -540,7 +540,7 @@ func TestOutputJSON(t *testing.T) {
 	}
 	var pout, perr syncBuffer
 	code = run(context.Background(), []string{"partner", "check", "--partner-sim", "--log-level", "error", "-o", "json"}, &pout, &perr)
-	if m := object("partner check", pout.String()); code != exitOK || m["ok"] != true || !strings.Contains(fmt.Sprint(m["report"]), "OK") {
+	if m := object("partner check", pout.String()); code != exitOK || m["ok"] != true || !strings.Contains(fmt.Sprint(m["endpoints"]), "endpoint:product_list") {
 		t.Errorf("partner check -o json: exit %d, %v\n%s", code, m, perr.String())
 	}
 }

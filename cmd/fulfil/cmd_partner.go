@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -89,7 +88,7 @@ func runPartnerCheck(ctx context.Context, c *config, save string, productID int6
 
 	report, err := partnercheck.Check(ctx, client, rec, partnercheck.Options{ProductID: productID, FixtureDir: save})
 	if report != nil {
-		if werr := writePartnerReport(stdout, report, productID, err, asJSON); werr != nil {
+		if werr := writePartnerReport(stdout, report, err, asJSON); werr != nil {
 			fmt.Fprintf(stderr, "fulfil partner check: %v\n", werr)
 			return exitFailed
 		}
@@ -104,21 +103,28 @@ func runPartnerCheck(ctx context.Context, c *config, save string, productID int6
 	return exitOK
 }
 
-// writePartnerReport prints the check's report: its table, or with asJSON one object with
-// the verdict and the same text (internal/partnercheck renders the report only as text).
-func writePartnerReport(w io.Writer, r *partnercheck.Report, productID int64, checkErr error, asJSON bool) error {
+// partnerCheckJSON is what `partner check -o json` prints: the report as data
+// (partnercheck.Result), with ok false and the error when Check itself failed after checking,
+// e.g. a fixture that could not be written.
+type partnerCheckJSON struct {
+	partnercheck.Result
+	Error string `json:"error,omitempty"`
+}
+
+// writePartnerReport prints the check's report: its table, or with asJSON one JSON object
+// (partnerCheckJSON).
+func writePartnerReport(w io.Writer, r *partnercheck.Report, checkErr error, asJSON bool) error {
 	if !asJSON {
 		return r.Write(w)
 	}
-	var text bytes.Buffer
-	if err := r.Write(&text); err != nil {
+	out := partnerCheckJSON{Result: r.Result()}
+	if checkErr != nil {
+		out.OK, out.Error = false, checkErr.Error()
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
 		return err
 	}
-	out := map[string]any{"ok": r.OK() && checkErr == nil, "productId": productID, "report": text.String()}
-	if checkErr != nil {
-		out["error"] = checkErr.Error()
-	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	_, err := fmt.Fprintln(w, string(b))
+	_, err = fmt.Fprintln(w, string(b))
 	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -148,4 +149,120 @@ func TestPartnerCheckReportsDrift(t *testing.T) {
 			}
 		})
 	}
+}
+
+// partner check -o json prints the report as data: one object per endpoint with its HTTP
+// status, envelope code, request ID and findings. Against a simulator that sends
+// planAutoRenewal as a Boolean (--auto-renewal-as-bool) the drift is in the JSON and the check
+// still passes; with a wrong secret it fails, and the JSON says where and why.
+func TestPartnerCheckJSON(t *testing.T) {
+	type result struct {
+		OK         bool  `json:"ok"`
+		ProductID  int64 `json:"productId"`
+		Failed     int   `json:"failed"`
+		Mismatches int   `json:"mismatches"`
+		Drift      int   `json:"drift"`
+		Endpoints  []struct {
+			Endpoint   string `json:"endpoint"`
+			Status     string `json:"status"`
+			Skipped    string `json:"skipped"`
+			HTTPStatus int    `json:"httpStatus"`
+			Code       string `json:"code"`
+			RequestID  string `json:"requestId"`
+			Error      string `json:"error"`
+			Fixture    string `json:"fixture"`
+			Findings   []struct {
+				Kind, Path, Want, Got string
+			} `json:"findings"`
+		} `json:"endpoints"`
+	}
+	check := func(t *testing.T, sim *partnertest.Server, secret string, wantCode int) (result, string) {
+		t.Helper()
+		var out, errb syncBuffer
+		args := []string{"partner", "check", "--partner-sim=false", "--partner-url", sim.URL, "--product-id", "12",
+			"--partner-client-id", partnertest.DefaultClientID, "--partner-client-secret", secret, "--log-level", "error", "-o", "json"}
+		if code := run(context.Background(), args, &out, &errb); code != wantCode {
+			t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, out.String(), errb.String())
+		}
+		var r result
+		dec := json.NewDecoder(strings.NewReader(out.String()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("%v:\n%s", err, out.String())
+		}
+		for _, s := range append(sim.IssuedTokens(), partnertest.DefaultClientSecret) {
+			if strings.Contains(out.String(), s) {
+				t.Fatalf("the JSON contains a secret:\n%s", out.String())
+			}
+		}
+		return r, out.String()
+	}
+
+	t.Run("drift", func(t *testing.T) {
+		sim := partnertest.NewServer(partnertest.WithHostile(partnertest.Hostile{AutoRenewalAsBool: true}))
+		t.Cleanup(sim.Close)
+		r, out := check(t, sim, partnertest.DefaultClientSecret, exitOK)
+		if !r.OK || r.ProductID != 12 || r.Failed != 0 || r.Drift < 2 || len(r.Endpoints) != len(partnerclient.AllEndpoints) {
+			t.Fatalf("ok %v, productId %d, failed %d, drift %d, %d endpoints:\n%s", r.OK, r.ProductID, r.Failed, r.Drift, len(r.Endpoints), out)
+		}
+		var sawDrift bool
+		for i, e := range r.Endpoints {
+			if e.Endpoint != string(partnerclient.AllEndpoints[i]) {
+				t.Errorf("endpoint %d is %s, want %s", i, e.Endpoint, partnerclient.AllEndpoints[i])
+			}
+			if partnerclient.AllEndpoints[i].SideEffect() || partnerclient.AllEndpoints[i] == partnerclient.EndpointOrderDetails {
+				// The simulator has no order to read the details of.
+				if e.Status != "skipped" || e.Skipped == "" || e.HTTPStatus != 0 || e.RequestID != "" {
+					t.Errorf("%s: %+v, want skipped", e.Endpoint, e)
+				}
+				continue
+			}
+			if e.Status != "ok" || e.HTTPStatus != http.StatusOK || e.Code != partnerclient.CodeSuccess || e.RequestID == "" || e.Error != "" {
+				t.Errorf("%s: %+v, want ok, 200, success and a request ID", e.Endpoint, e)
+			}
+			for _, f := range e.Findings {
+				if e.Endpoint == string(partnerclient.EndpointProductList) && f.Kind == "drift" &&
+					f.Path == "results[].planAutoRenewal" && f.Want == "number" && f.Got == "boolean" {
+					sawDrift = true
+				}
+			}
+		}
+		if !sawDrift {
+			t.Errorf("no drift of product_list results[].planAutoRenewal in:\n%s", out)
+		}
+	})
+
+	t.Run("failure", func(t *testing.T) {
+		sim := partnertest.NewServer()
+		t.Cleanup(sim.Close)
+		r, out := check(t, sim, "wrong", exitFailed)
+		if r.OK || r.Failed == 0 || r.Mismatches != 0 || len(r.Endpoints) != len(partnerclient.AllEndpoints) {
+			t.Fatalf("ok %v, failed %d, mismatches %d, %d endpoints:\n%s", r.OK, r.Failed, r.Mismatches, len(r.Endpoints), out)
+		}
+		failed := 0
+		for _, e := range r.Endpoints {
+			switch e.Status {
+			case "failed":
+				failed++
+				// Every call fails at its login; only the token call has an answer of its own.
+				wantHTTP, wantCode := 0, ""
+				if e.Endpoint == string(partnerclient.EndpointToken) {
+					wantHTTP, wantCode = http.StatusUnauthorized, "invalid_client"
+				}
+				if e.HTTPStatus != wantHTTP || e.Code != wantCode || (e.RequestID != "") != (wantCode != "") ||
+					!strings.Contains(e.Error, "invalid_client") {
+					t.Errorf("%s: %+v, want failed: HTTP %d, code %q, the error", e.Endpoint, e, wantHTTP, wantCode)
+				}
+			case "skipped":
+				if e.Skipped == "" || e.HTTPStatus != 0 {
+					t.Errorf("%s: %+v, want a reason only", e.Endpoint, e)
+				}
+			default:
+				t.Errorf("%s: status %s, want failed or skipped", e.Endpoint, e.Status)
+			}
+		}
+		if failed != r.Failed || r.Endpoints[0].Status != "failed" {
+			t.Errorf("%d endpoints failed, failed says %d, token %s:\n%s", failed, r.Failed, r.Endpoints[0].Status, out)
+		}
+	})
 }

@@ -23,11 +23,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -50,11 +52,78 @@ type Options struct {
 
 // Report is the outcome of Check: the check of every endpoint, in
 // partnerclient.AllEndpoints order, side-effecting endpoints included as skipped. OK says
-// whether it passed; Write prints it.
+// whether it passed; Write prints it as a table, Result (and MarshalJSON) gives it as data.
 type Report struct {
 	productID int64
 	endpoints []endpointCheck
 }
+
+// Result is the structured form of a Report, what `fulfil partner check -o json` prints.
+type Result struct {
+	// OK is Report.OK: every call made succeeded and every value the saga relies on fits.
+	OK        bool  `json:"ok"`
+	ProductID int64 `json:"productId"`
+	// Failed counts the calls that failed, Mismatches the kind mismatches and Drift the values
+	// of an unexpected type in fields the saga does not rely on (tolerated), over all endpoints.
+	Failed     int `json:"failed"`
+	Mismatches int `json:"mismatches"`
+	Drift      int `json:"drift"`
+	// Endpoints holds one result per endpoint, in partnerclient.AllEndpoints order.
+	Endpoints []EndpointResult `json:"endpoints"`
+}
+
+// EndpointResult is the check of one endpoint. It holds no secret: no body, and errors are
+// *partnerclient.Error texts, which carry none.
+type EndpointResult struct {
+	Endpoint partnerclient.Endpoint `json:"endpoint"`
+	// Status is "ok", "skipped", "failed" (Error is set) or "mismatch" (a kind mismatch).
+	Status string `json:"status"`
+	// Skipped says why the endpoint was not called; the fields below are empty then.
+	Skipped string `json:"skipped,omitempty"`
+	// HTTPStatus is the HTTP status of the last response (0: none, e.g. a transport error).
+	HTTPStatus int `json:"httpStatus,omitempty"`
+	// Code and RequestID are the envelope's code ("success" or the partner's error code) and
+	// requestId.
+	Code      string `json:"code,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+	// Error is the call's failure: a transport error, a non-"success" code, or a result its
+	// decoder rejects.
+	Error string `json:"error,omitempty"`
+	// Findings compare the result with the Go type its decoder fills: unexpected and missing
+	// fields, drift and kind mismatches, sorted by path.
+	Findings []Finding `json:"findings,omitempty"`
+	// Fixture is the file the redacted response was saved to (Options.FixtureDir).
+	Fixture string `json:"fixture,omitempty"`
+}
+
+// ProductID returns the product whose licences and plans were read.
+func (r *Report) ProductID() int64 { return r.productID }
+
+// Result returns the report as data.
+func (r *Report) Result() Result {
+	res := Result{OK: r.OK(), ProductID: r.productID, Endpoints: make([]EndpointResult, 0, len(r.endpoints))}
+	for _, e := range r.endpoints {
+		er := EndpointResult{Endpoint: e.Endpoint, Status: e.Status(), Skipped: e.Skipped, HTTPStatus: e.StatusCode,
+			Code: e.Code, RequestID: e.RequestID, Findings: slices.Clone(e.Findings), Fixture: e.Fixture}
+		if e.Err != nil {
+			er.Error = e.Err.Error()
+			res.Failed++
+		}
+		for _, f := range e.Findings {
+			switch f.Kind {
+			case FindingMismatch:
+				res.Mismatches++
+			case FindingDrift:
+				res.Drift++
+			}
+		}
+		res.Endpoints = append(res.Endpoints, er)
+	}
+	return res
+}
+
+// MarshalJSON encodes the report as its Result.
+func (r *Report) MarshalJSON() ([]byte, error) { return json.Marshal(r.Result()) }
 
 // endpointCheck is the check of one endpoint.
 type endpointCheck struct {
@@ -63,50 +132,51 @@ type endpointCheck struct {
 	// nothing to look up. The fields below are empty then.
 	Skipped    string
 	StatusCode int    // HTTP status of the last response, 0 if none
+	Code       string // envelope code
 	RequestID  string // envelope requestId
 	// Err is the call's failure: a transport error, a non-"success" code, or a result
 	// its decoder rejects. Like every *partnerclient.Error it holds no secret.
 	Err error
 	// Findings compare the result with the Go type its decoder fills.
-	Findings []finding
+	Findings []Finding
 	// Body is the response body with secrets redacted, as written to Fixture.
 	Body []byte
 	// Fixture is the file Body was written to, if any.
 	Fixture string
 }
 
-// findingKind classifies a finding.
-type findingKind string
+// FindingKind classifies a Finding.
+type FindingKind string
 
 // Kinds of finding. Unexpected and missing fields and drift are warnings: the decoders ignore
 // the first, leave the second zero, and tolerate the third. A kind mismatch means a value
 // the decoder cannot take, or takes as nonsense, in a field the saga relies on.
 const (
-	findingUnexpected findingKind = "unexpected"    // in the response, not declared by the Go type
-	findingMissing    findingKind = "missing"       // declared by the Go type, absent from the response
-	findingMismatch   findingKind = "kind mismatch" // a JSON value the Go type does not fit, where the saga relies on it
-	// findingDrift is a value of an unexpected type in a field the saga does not rely on:
+	FindingUnexpected FindingKind = "unexpected"    // in the response, not declared by the Go type
+	FindingMissing    FindingKind = "missing"       // declared by the Go type, absent from the response
+	FindingMismatch   FindingKind = "kind mismatch" // a JSON value the Go type does not fit, where the saga relies on it
+	// FindingDrift is a value of an unexpected type in a field the saga does not rely on:
 	// the decoder leaves it zero (or converts it, e.g. true for an Integer 0/1 flag) and
 	// records it (see partnerclient.Client.Drift).
-	findingDrift findingKind = "drift"
+	FindingDrift FindingKind = "drift"
 )
 
-// finding is one difference between a response's result and the Go type its decoder
+// Finding is one difference between a response's result and the Go type its decoder
 // fills.
-type finding struct {
-	Kind findingKind
+type Finding struct {
+	Kind FindingKind `json:"kind"`
 	// Path locates the field inside the result, e.g. "results[].planId"; "[]" stands
 	// for every item of a list. It is empty for the result itself.
-	Path string
-	Want string // for a mismatch: the JSON kinds the Go type accepts
-	Got  string // for a mismatch: the JSON kind found, e.g. "float"
+	Path string `json:"path"`
+	Want string `json:"want,omitempty"` // for a mismatch or drift: the JSON kinds the Go type accepts
+	Got  string `json:"got,omitempty"`  // for a mismatch or drift: the JSON kind found, e.g. "float"
 }
 
 // String formats f as "kind mismatch results[].planId: want integer or numeric
 // string, got float" or "drift results[].planAutoRenewal: want number, got boolean".
-func (f finding) String() string {
+func (f Finding) String() string {
 	path := cmp.Or(f.Path, "(result)")
-	if f.Kind == findingMismatch || f.Kind == findingDrift {
+	if f.Kind == FindingMismatch || f.Kind == FindingDrift {
 		return fmt.Sprintf("%s %s: want %s, got %s", f.Kind, path, f.Want, f.Got)
 	}
 	return fmt.Sprintf("%s %s", f.Kind, path)
@@ -128,14 +198,14 @@ func (e endpointCheck) Status() string {
 func (e endpointCheck) mismatches() int {
 	n := 0
 	for _, f := range e.Findings {
-		if f.Kind == findingMismatch {
+		if f.Kind == FindingMismatch {
 			n++
 		}
 	}
 	return n
 }
 
-func (e endpointCheck) fields(kind findingKind) string {
+func (e endpointCheck) fields(kind FindingKind) string {
 	var paths []string
 	for _, f := range e.Findings {
 		if f.Kind == kind {
@@ -169,7 +239,7 @@ func (r *Report) Write(w io.Writer) error {
 	fmt.Fprintln(tw, "ENDPOINT\tSTATUS\tREQUEST_ID\tUNEXPECTED FIELDS\tMISSING FIELDS")
 	for _, e := range r.endpoints {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Endpoint, e.Status(), cmp.Or(e.RequestID, "-"),
-			e.fields(findingUnexpected), e.fields(findingMissing))
+			e.fields(FindingUnexpected), e.fields(FindingMissing))
 	}
 	_ = tw.Flush() // writes to a bytes.Buffer cannot fail
 	var notes []string
@@ -184,10 +254,10 @@ func (r *Report) Write(w io.Writer) error {
 		}
 		for _, f := range e.Findings {
 			switch f.Kind {
-			case findingMismatch:
+			case FindingMismatch:
 				mismatches++
 				notes = append(notes, fmt.Sprintf("%s: %s", e.Endpoint, f))
-			case findingDrift:
+			case FindingDrift:
 				drift++
 				notes = append(notes, fmt.Sprintf("%s: %s: want %s, got %s (drift: tolerated)", e.Endpoint, f.Path, f.Want, f.Got))
 			}
@@ -374,13 +444,15 @@ func (k *checker) call(ctx context.Context, ep partnerclient.Endpoint, fn func(c
 	err := fn(ctx)
 	status, body := k.rec.last(mark, ep)
 	e := endpointCheck{Endpoint: ep, StatusCode: status, Err: err}
+	// The error may be another endpoint's (the token call a call made first): its code and
+	// request ID are not this endpoint's.
 	var ae *partnerclient.Error
-	if errors.As(err, &ae) {
-		e.RequestID = ae.RequestID
+	if errors.As(err, &ae) && ae.Endpoint == ep {
+		e.Code, e.RequestID = ae.Code, ae.RequestID
 	}
 	if body != nil {
 		if env, envErr := decodeEnvelope(body); envErr == nil {
-			e.RequestID = env.RequestID
+			e.Code, e.RequestID = cmp.Or(string(env.Code), e.Code), cmp.Or(env.RequestID, e.RequestID)
 		}
 		e.Findings, _ = checkBody(ep, body) // err already says why the body was refused
 		e.Body = redactBody(body, ep == partnerclient.EndpointToken, k.rec.secrets())

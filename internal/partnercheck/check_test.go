@@ -60,7 +60,7 @@ func TestCheckSimulator(t *testing.T) {
 			t.Errorf("%s: request_id %q, status %d, fixture %q, %d bytes", e.Endpoint, e.RequestID, e.StatusCode, e.Fixture, len(e.Body))
 		}
 		for _, f := range e.Findings {
-			if f.Kind == findingMismatch {
+			if f.Kind == FindingMismatch {
 				t.Errorf("%s: %s", e.Endpoint, f)
 			}
 		}
@@ -154,39 +154,39 @@ func TestCheckOddShapes(t *testing.T) {
 		give       string
 		ep         partnerclient.Endpoint
 		wantStatus string
-		want       []finding
+		want       []Finding
 	}{
 		{
 			name: "extra field", path: partnerclient.PathBillingContacts, ep: partnerclient.EndpointBillingContacts,
 			give:       `[{"billingContactId":"1",` + contact + `,"taxNum":"T"}]`,
 			wantStatus: "ok",
-			want:       []finding{{Kind: findingUnexpected, Path: "[].taxNum"}},
+			want:       []Finding{{Kind: FindingUnexpected, Path: "[].taxNum"}},
 		},
 		{
 			name: "missing field", path: partnerclient.PathActivationCode, ep: partnerclient.EndpointActivationCode,
 			give:       `{"code":"ABCDE"}`,
 			wantStatus: "ok",
-			want:       []finding{{Kind: findingMissing, Path: "generateTime"}},
+			want:       []Finding{{Kind: FindingMissing, Path: "generateTime"}},
 		},
 		{
 			name: "float ID", path: partnerclient.PathBillingContacts, ep: partnerclient.EndpointBillingContacts,
 			give:       `{"list":[{"billingContactId":3.197218168379846e18,` + contact + `}]}`,
 			wantStatus: "failed",
-			want: []finding{{Kind: findingMismatch, Path: "list[].billingContactId",
+			want: []Finding{{Kind: FindingMismatch, Path: "list[].billingContactId",
 				Want: "integer or numeric string", Got: "float"}},
 		},
 		{
 			name: "object where a string is expected", path: partnerclient.PathActivationCode, ep: partnerclient.EndpointActivationCode,
 			give:       `{"code":{"value":"ABCDE"},"generateTime":1}`,
 			wantStatus: "failed",
-			want:       []finding{{Kind: findingMismatch, Path: "code", Want: "string", Got: "object"}},
+			want:       []Finding{{Kind: FindingMismatch, Path: "code", Want: "string", Got: "object"}},
 		},
 		{
 			name: "numeric string where an int is expected", path: partnerclient.PathPurchaseInfo, ep: partnerclient.EndpointPurchaseInfo,
 			give: `{"offeringId":"5012","productId":12,"productName":"P","serviceList":[],"planList":[{"planId":1,"planName":"U",` +
 				`"purchaseType":"purchase","billingModel":"recurring","billingCycle":"annually","minQuantity":"1","maxQuantity":10}]}`,
 			wantStatus: "failed",
-			want: []finding{{Kind: findingMismatch, Path: "planList[].minQuantity",
+			want: []Finding{{Kind: FindingMismatch, Path: "planList[].minQuantity",
 				Want: "integer", Got: "numeric string"}},
 		},
 	}

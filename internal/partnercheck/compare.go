@@ -110,7 +110,7 @@ func isNull(raw json.RawMessage) bool {
 
 // checkBody compares the result of a whole response body of ep with the decoder's Go
 // type. It fails when the body is not a success envelope.
-func checkBody(ep partnerclient.Endpoint, body []byte) ([]finding, error) {
+func checkBody(ep partnerclient.Endpoint, body []byte) ([]Finding, error) {
 	if _, ok := resultSpecs[ep]; !ok {
 		return nil, fmt.Errorf("no decoder for endpoint %q", ep)
 	}
@@ -126,7 +126,7 @@ func checkBody(ep partnerclient.Endpoint, body []byte) ([]finding, error) {
 
 // compareResult compares a result of ep with the Go type its decoder fills. Findings are
 // sorted by path and appear once however many list items share them.
-func compareResult(ep partnerclient.Endpoint, raw json.RawMessage) []finding {
+func compareResult(ep partnerclient.Endpoint, raw json.RawMessage) []Finding {
 	spec, ok := resultSpecs[ep]
 	if !ok || isNull(raw) {
 		return nil
@@ -135,9 +135,9 @@ func compareResult(ep partnerclient.Endpoint, raw json.RawMessage) []finding {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return []finding{{Kind: findingMismatch, Want: "JSON", Got: "invalid JSON"}}
+		return []Finding{{Kind: FindingMismatch, Want: "JSON", Got: "invalid JSON"}}
 	}
-	c := &comparer{seen: make(map[finding]bool)}
+	c := &comparer{seen: make(map[Finding]bool)}
 	const strict = true // the result itself must fit
 	switch spec.shape {
 	case shapeObject:
@@ -154,18 +154,18 @@ func compareResult(ep partnerclient.Endpoint, raw json.RawMessage) []finding {
 			c.value("", v, spec.typ, strict)
 		}
 	}
-	slices.SortFunc(c.found, func(a, b finding) int {
+	slices.SortFunc(c.found, func(a, b Finding) int {
 		return strings.Compare(a.Path+"\x00"+string(a.Kind), b.Path+"\x00"+string(b.Kind))
 	})
 	return c.found
 }
 
 type comparer struct {
-	found []finding
-	seen  map[finding]bool
+	found []Finding
+	seen  map[Finding]bool
 }
 
-func (c *comparer) add(f finding) {
+func (c *comparer) add(f Finding) {
 	if !c.seen[f] {
 		c.seen[f] = true
 		c.found = append(c.found, f)
@@ -175,11 +175,11 @@ func (c *comparer) add(f finding) {
 // mismatch reports a value its Go type does not fit: a kind mismatch where the saga relies
 // on the value (strict), drift elsewhere, which the lenient decoder leaves zero.
 func (c *comparer) mismatch(path, want string, v any, strict bool) {
-	kind := findingDrift
+	kind := FindingDrift
 	if strict {
-		kind = findingMismatch
+		kind = FindingMismatch
 	}
-	c.add(finding{Kind: kind, Path: path, Want: want, Got: partnerclient.JSONKind(v)})
+	c.add(Finding{Kind: kind, Path: path, Want: want, Got: partnerclient.JSONKind(v)})
 }
 
 // list compares the items of a list result as the client's list decoder finds them: an array, an
@@ -312,10 +312,10 @@ func (c *comparer) flag(path string, v any, strict bool) {
 			c.mismatch(path, "number", v, strict)
 		}
 	case bool:
-		c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
+		c.add(Finding{Kind: FindingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
 	case string:
 		if _, ok := partnerclient.FlagValue(json.RawMessage(strconv.Quote(x))); ok {
-			c.add(finding{Kind: findingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
+			c.add(Finding{Kind: FindingDrift, Path: path, Want: "number", Got: partnerclient.JSONKind(v)})
 			return
 		}
 		c.mismatch(path, "number", v, strict)
@@ -332,7 +332,7 @@ func (c *comparer) object(path string, obj map[string]any, t reflect.Type, stric
 	for key, v := range obj {
 		f, ok := fields[key]
 		if !ok {
-			c.add(finding{Kind: findingUnexpected, Path: joinPath(path, key)})
+			c.add(Finding{Kind: FindingUnexpected, Path: joinPath(path, key)})
 			continue
 		}
 		if f.flag {
@@ -343,7 +343,7 @@ func (c *comparer) object(path string, obj map[string]any, t reflect.Type, stric
 	}
 	for name, f := range fields {
 		if _, ok := obj[name]; !ok && !f.optional {
-			c.add(finding{Kind: findingMissing, Path: joinPath(path, name)})
+			c.add(Finding{Kind: FindingMissing, Path: joinPath(path, name)})
 		}
 	}
 }

@@ -9,13 +9,13 @@ import (
 	"github.com/fulfil/fulfil/partnerclient"
 )
 
-func unexpected(path string) finding { return finding{Kind: findingUnexpected, Path: path} }
-func missing(path string) finding    { return finding{Kind: findingMissing, Path: path} }
-func mismatch(path, want, got string) finding {
-	return finding{Kind: findingMismatch, Path: path, Want: want, Got: got}
+func unexpected(path string) Finding { return Finding{Kind: FindingUnexpected, Path: path} }
+func missing(path string) Finding    { return Finding{Kind: FindingMissing, Path: path} }
+func mismatch(path, want, got string) Finding {
+	return Finding{Kind: FindingMismatch, Path: path, Want: want, Got: got}
 }
-func drift(path, want, got string) finding {
-	return finding{Kind: findingDrift, Path: path, Want: want, Got: got}
+func drift(path, want, got string) Finding {
+	return Finding{Kind: FindingDrift, Path: path, Want: want, Got: got}
 }
 
 const (
@@ -28,20 +28,20 @@ func TestCompareResult(t *testing.T) {
 		name string
 		ep   partnerclient.Endpoint
 		give string
-		want []finding
+		want []Finding
 	}{
 		{"exact object", partnerclient.EndpointActivationCode, allCode, nil},
 		{"null result", partnerclient.EndpointActivationCode, `null`, nil},
 		{"numeric string and null fit", partnerclient.EndpointActivationCode, `{"code":null,"generateTime":"17"}`, nil},
 		{"extra field", partnerclient.EndpointActivationCode, `{"code":"A","generateTime":1,"expireTime":2}`,
-			[]finding{unexpected("expireTime")}},
-		{"missing field", partnerclient.EndpointActivationCode, `{"code":"A"}`, []finding{missing("generateTime")}},
+			[]Finding{unexpected("expireTime")}},
+		{"missing field", partnerclient.EndpointActivationCode, `{"code":"A"}`, []Finding{missing("generateTime")}},
 		{"float time is drift", partnerclient.EndpointActivationCode, `{"code":"A","generateTime":1.5}`,
-			[]finding{drift("generateTime", wantID, "float")}},
+			[]Finding{drift("generateTime", wantID, "float")}},
 		{"number for a string", partnerclient.EndpointActivationCode, `{"code":7,"generateTime":1}`,
-			[]finding{mismatch("code", "string", "integer")}},
+			[]Finding{mismatch("code", "string", "integer")}},
 		{"object for the result", partnerclient.EndpointActivationCode, `["A"]`,
-			[]finding{mismatch("", "object", "array")}},
+			[]Finding{mismatch("", "object", "array")}},
 		{"nested struct and slice", partnerclient.EndpointOrderDetails,
 			`{"basicInformation":{"productId":"12","productName":"P","productNo":"S"},` +
 				`"orderInformation":{"id":1.0,"orderNo":"Z","orderStatus":"succeed","poNumber":"P","createTime":1,` +
@@ -49,7 +49,7 @@ func TestCompareResult(t *testing.T) {
 				`"billingInformation":{"billingContactId":"x1","emailAddress":"a@b"},` +
 				`"orderSummary":{"serviceList":[{"serviceType":"plan","serviceId":1,"quantity":"2","multiCycle":1,` +
 				`"purchaseType":"p","billingModel":"m","billingCycle":"c","price":3}]}}`,
-			[]finding{
+			[]Finding{
 				mismatch("billingInformation.billingContactId", wantID, "string"),
 				mismatch("orderInformation.id", wantID, "float"),
 				drift("orderInformation.instanceId", "string or number", "object"),
@@ -59,44 +59,44 @@ func TestCompareResult(t *testing.T) {
 		{"omitempty field may be absent; missing nested struct reported once", partnerclient.EndpointOrderDetails,
 			`{"basicInformation":{"productId":12,"productName":"P","productNo":"S"},"billingInformation":null,` +
 				`"orderSummary":{"serviceList":[]}}`,
-			[]finding{missing("orderInformation")}},
+			[]Finding{missing("orderInformation")}},
 		{"page counters as strings, items deduplicated", partnerclient.EndpointOrderList,
 			`{"count":"2","pageNo":"1","pageSize":"25","total":"2","totalPage":"1","results":[` +
 				`{"id":1,"orderNo":"A","orderStatus":"s","createTime":1,"currencyCode":"USD","customReferenceNo":"",` +
 				`"invoiceNo":"","productId":12,"productNo":"S","operationType":"o","extra":1},` +
 				`{"id":2.5,"orderNo":"B","orderStatus":"s","createTime":1,"currencyCode":"USD","customReferenceNo":"",` +
 				`"invoiceNo":"","productId":12,"productNo":"S","operationType":"o","extra":2}]}`,
-			[]finding{
+			[]Finding{
 				unexpected("results[].extra"),
 				mismatch("results[].id", wantID, "float"),
 				missing("results[].poNumber"),
 			}},
 		{"page with a wrapped list", partnerclient.EndpointProductList, `{"count":0,"pageNo":1,"pageSize":25,"total":0,"totalPage":0,"results":{"list":["x"]}}`,
-			[]finding{mismatch("results.list[]", "object", "string")}},
+			[]Finding{mismatch("results.list[]", "object", "string")}},
 		{"list as an array", partnerclient.EndpointBillingContacts,
 			`[{"billingContactId":1,"emailAddress":"a","company":"c","firstName":"f","lastName":"l","country":"x","city":"y"}]`,
-			[]finding{unexpected("[].city")}},
+			[]Finding{unexpected("[].city")}},
 		{"list wrapped in an object", partnerclient.EndpointSubordinateUsers,
 			`{"records":[{"partnerId":"1","email":"a","company":"c","firstName":"f","lastName":"l","userType":"u","country":"x"}],"size":1}`,
 			nil},
 		{"list as a single object", partnerclient.EndpointBillingContacts, `{"billingContactId":1e3}`,
-			[]finding{
+			[]Finding{
 				mismatch("billingContactId", wantID, "float"),
 				missing("company"), missing("country"), missing("emailAddress"), missing("firstName"), missing("lastName"),
 			}},
-		{"list of the wrong kind", partnerclient.EndpointBillingContacts, `"none"`, []finding{mismatch("", "array or object", "string")}},
+		{"list of the wrong kind", partnerclient.EndpointBillingContacts, `"none"`, []Finding{mismatch("", "array or object", "string")}},
 		{"Boolean as a value", partnerclient.EndpointAutoRenewStatus, `true`, nil},
-		{"Boolean in an object", partnerclient.EndpointAutoRenewStatus, `{"autoRenew":"true","productNo":"S"}`, []finding{unexpected("productNo")}},
+		{"Boolean in an object", partnerclient.EndpointAutoRenewStatus, `{"autoRenew":"true","productNo":"S"}`, []Finding{unexpected("productNo")}},
 		{"list of IDs", partnerclient.EndpointPurchaseInfo,
 			`{"offeringId":5012,"productId":12,"productName":"P","planList":[],"serviceList":[{"serviceId":"1","serviceName":"s",` +
 				`"purchaseType":"p","connectionPlanIds":["1",2,"x"]}]}`,
-			[]finding{mismatch("serviceList[].connectionPlanIds[]", wantID, "string")}},
+			[]Finding{mismatch("serviceList[].connectionPlanIds[]", wantID, "string")}},
 		{"integer too large for an ID", partnerclient.EndpointBillingContacts, `[{"billingContactId":99999999999999999999,"emailAddress":"a","company":"c","firstName":"f","lastName":"l","country":"x"}]`,
-			[]finding{mismatch("[].billingContactId", wantID, "integer out of range")}},
+			[]Finding{mismatch("[].billingContactId", wantID, "integer out of range")}},
 		{"flags of another type are drift", partnerclient.EndpointProductList,
 			`{"count":4,"pageNo":1,"pageSize":25,"total":4,"totalPage":1,"results":[` + productItem(`true`, `"1"`) + `,` +
 				productItem(`1`, `0`) + `,` + productItem(`{}`, `"on"`) + `]}`,
-			[]finding{
+			[]Finding{
 				drift("results[].planAutoRenewal", "number", "boolean"),
 				drift("results[].planAutoRenewal", "number", "object"),
 				drift("results[].serviceList[].serviceAutoRenewal", "number", "numeric string"),
@@ -105,7 +105,7 @@ func TestCompareResult(t *testing.T) {
 		{"other product fields are drift, productNo is not", partnerclient.EndpointProductDetails,
 			`{"productNo":3651,"activationCode":"A","activationStatus":"activated","comment":"","createTime":"soon","planId":"x",` +
 				`"planName":"P","planStatus":"s","planExpireDate":1,"planAutoRenewal":0,"quantity":"20","customerEmail":"","url":"","yeastarId":""}`,
-			[]finding{
+			[]Finding{
 				drift("createTime", wantID, "string"),
 				drift("planId", wantID, "string"),
 				mismatch("productNo", "string", "integer"),
@@ -138,18 +138,18 @@ func TestCheckBody(t *testing.T) {
 		ep           partnerclient.Endpoint
 		give         string
 		wantErr      string
-		wantFindings []finding
+		wantFindings []Finding
 	}{
 		{"decodes", partnerclient.EndpointActivationCode, `{"code":"success","result":` + allCode + `}`, "", nil},
 		{"decoder refuses an object for the code", partnerclient.EndpointActivationCode, `{"code":"success","result":{"code":{"v":"A"},"generateTime":1}}`,
-			"decode result: code: want string, got object", []finding{mismatch("code", "string", "object")}},
+			"decode result: code: want string, got object", []Finding{mismatch("code", "string", "object")}},
 		{"decoder tolerates a float time", partnerclient.EndpointActivationCode, `{"code":"success","result":{"code":"A","generateTime":1.5}}`,
-			"", []finding{drift("generateTime", wantID, "float")}},
+			"", []Finding{drift("generateTime", wantID, "float")}},
 		{"not a success", partnerclient.EndpointActivationCode, `{"code":"resource_not_found","result":null}`, `envelope code "resource_not_found"`, nil},
 		{"not JSON", partnerclient.EndpointActivationCode, `<html>`, "not a JSON object", nil},
 		{"unknown endpoint", partnerclient.Endpoint("nope"), `{}`, "no decoder", nil},
 		{"token without a token", partnerclient.EndpointToken, `{"code":"success","result":{"expiresIn":"1800"}}`, "no access token",
-			[]finding{missing("refreshToken"), missing("token"), missing("tokenHead")}},
+			[]Finding{missing("refreshToken"), missing("token"), missing("tokenHead")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 
 // checkAndDecode is checkBody followed by the endpoint's decoder, run the only way it runs:
 // by a client reading body as the answer of ep (and a made-up token before it).
-func checkAndDecode(t *testing.T, ep partnerclient.Endpoint, body []byte) ([]finding, error) {
+func checkAndDecode(t *testing.T, ep partnerclient.Endpoint, body []byte) ([]Finding, error) {
 	t.Helper()
 	findings, err := checkBody(ep, body)
 	if err != nil {
@@ -96,7 +96,7 @@ func TestFixturesFitTheTypes(t *testing.T) {
 				t.Errorf("decode %s: %v", name, err)
 			}
 			for _, f := range findings {
-				if f.Kind == findingMismatch {
+				if f.Kind == FindingMismatch {
 					t.Errorf("%s: %s", name, f)
 					continue
 				}
@@ -127,7 +127,7 @@ func TestHelpPageExamplesFitTheTypes(t *testing.T) {
 			}
 			for _, f := range findings {
 				switch f.Kind {
-				case findingMismatch, findingDrift:
+				case FindingMismatch, FindingDrift:
 					t.Errorf("%s", f)
 				default:
 					t.Logf("%s (warning)", f)
