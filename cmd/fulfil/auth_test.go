@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfil/fulfil/internal/devsecrets"
+	"github.com/fulfil/fulfil/internal/testutil"
+	"github.com/fulfil/fulfil/internal/webhook"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -519,5 +522,224 @@ func TestNATSLoginSettingsAreChecked(t *testing.T) {
 	var errb syncBuffer
 	if code := run(context.Background(), []string{"status", "--nats-user", "operator"}, io.Discard, &errb); code == exitOK || !strings.Contains(errb.String(), "needs FULFIL_NATS_PASSWORD_FILE") {
 		t.Errorf("status with a user and no password: exit %d: %s", code, errb.String())
+	}
+}
+
+// as runs a fulfil command logged in to s as user; the first words arguments name the command
+// (2 for "webhooks list"), the login flags follow them.
+func (s *shippedNATS) as(user string, words int, args ...string) (code int, stdout, stderr string) {
+	var out, errb syncBuffer
+	full := append(append(slices.Clone(args[:words]), s.login(user)...), args[words:]...)
+	code = run(context.Background(), full, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// Webhooks under the shipped roles: a real worker, logged in as worker, delivers a purchase's
+// outcome signed to one endpoint and dead-letters it for another that is down; the operator
+// sees both endpoints (webhooks status), lists the dead letter and replays it, and it arrives
+// with the same webhook-id. No permission is missing on the way (the server logs none, the
+// worker complains of none), and the roles that have no business there are refused: the
+// producer and the intake cannot read the webhook dead letters nor forge or replay them, the
+// operator cannot write them, no role but the worker can unpin or remove an endpoint's consumer.
+func TestShippedNATSWebhooks(t *testing.T) {
+	s := startShippedNATS(t)
+	sim := partnertest.NewServer()
+	t.Cleanup(sim.Close)
+	up, down := newHookReceiver(t), newHookReceiver(t)
+	up.up.Store(true)
+	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte(hookSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	upURL, downURL := up.srv.URL+"/hooks/fulfil", down.srv.URL+"/hooks/fulfil"
+	eps, err := webhook.ParseEndpoints(upURL+","+downURL, false)
+	if err != nil || len(eps) != 2 {
+		t.Fatalf("endpoints %v: %v", eps, err)
+	}
+	upHost, downHost := eps[0].Host, eps[1].Host
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	httpAddr := freePort(t)
+	var werr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		args := append([]string{"worker", "--http-addr", httpAddr, "--api-addr", "", "--log-level", "warn",
+			"--partner-url", sim.URL, "--partner-client-id", partnertest.DefaultClientID, "--partner-client-secret", partnertest.DefaultClientSecret,
+			"--webhook-url", upURL + "," + downURL, "--webhook-secret-file", secretFile, "--webhook-retry-period", "3s"}, s.login("worker")...)
+		done <- run(ctx, args, io.Discard, &werr)
+	}()
+	waitReady(t, "http://"+httpAddr+"/readyz", done, &werr)
+
+	if code, out, errs := s.as("producer", 1, "submit", "--key", "hook-role-1", "--plan", "Ultimate Plan", "--quantity", "5", "--timeout", "60s"); code != exitOK {
+		t.Fatalf("submit as producer: exit %d:\n%s%s\nworker:\n%s", code, out, errs, werr.String())
+	}
+
+	// The endpoint that is up gets the completed event, signed (newHookReceiver verifies every
+	// request against hookSecret), once.
+	var webhookID string
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		ok, bodies, _ := up.delivered()
+		for id := range ok {
+			var ev struct{ Type, IdempotencyKey string }
+			if json.Unmarshal(bodies[id], &ev) == nil && ev.Type == messages.TypeCompleted && ev.IdempotencyKey == "hook-role-1" {
+				webhookID = id
+				return true
+			}
+		}
+		return false
+	}, "the completed event at the endpoint that is up")
+
+	// The other endpoint's copy runs out of its retry period and is dead-lettered; the operator
+	// lists it.
+	type deadLetter struct {
+		Seq            uint64 `json:"seq"`
+		WebhookID      string `json:"webhookId"`
+		Endpoint       string `json:"endpoint"`
+		IdempotencyKey string `json:"idempotencyKey"`
+		Type           string `json:"type"`
+		LastResult     string `json:"lastResult"`
+	}
+	list := func() []deadLetter {
+		t.Helper()
+		code, out, errs := s.as("operator", 2, "webhooks", "list", "-o", "json")
+		if code != exitOK {
+			t.Fatalf("webhooks list as operator: exit %d: %s", code, errs)
+		}
+		var dls []deadLetter
+		dec := json.NewDecoder(strings.NewReader(out))
+		for dec.More() {
+			var d deadLetter
+			if err := dec.Decode(&d); err != nil {
+				t.Fatal(err)
+			}
+			dls = append(dls, d)
+		}
+		return dls
+	}
+	var dead deadLetter
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		for _, d := range list() {
+			if d.Type == messages.TypeCompleted {
+				dead = d
+				return true
+			}
+		}
+		return false
+	}, "the completed event in the webhook dead letters")
+	if dead.WebhookID != webhookID || dead.Endpoint != downHost || dead.IdempotencyKey != "hook-role-1" || dead.LastResult != "http 503" {
+		t.Errorf("dead letter %+v, want webhook-id %s of endpoint %s, http 503", dead, webhookID, downHost)
+	}
+	if code, out, errs := s.as("operator", 2, "webhooks", "list"); code != exitOK || !strings.Contains(out, webhookID) {
+		t.Errorf("webhooks list as operator: exit %d:\n%s%s", code, out, errs)
+	}
+
+	// webhooks status as operator: both endpoints, by host (never the URL's path), each held by
+	// the worker, the dead letter counted.
+	code, out, errs := s.as("operator", 2, "webhooks", "status", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("webhooks status as operator: exit %d: %s", code, errs)
+	}
+	status := map[string]map[string]any{}
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var st map[string]any
+		if err := dec.Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		status[fmt.Sprint(st["endpoint"])] = st
+	}
+	if len(status) != 2 || status[upHost] == nil || status[downHost] == nil || strings.Contains(out, "/hooks/fulfil") {
+		t.Errorf("webhooks status -o json, want %s and %s by host:\n%s", upHost, downHost, out)
+	}
+	for host, st := range status {
+		if st["pinned"] != true {
+			t.Errorf("webhooks status: no worker holds %s: %v", host, st)
+		}
+	}
+	if dl := status[downHost]["deadLetters"]; dl != float64(1) {
+		t.Errorf("webhooks status: %v dead letters for %s, want 1", dl, downHost)
+	}
+	if code, out, errs := s.as("operator", 2, "webhooks", "status"); code != exitOK || !strings.Contains(out, upHost) || !strings.Contains(out, downHost) {
+		t.Errorf("webhooks status as operator: exit %d:\n%s%s", code, out, errs)
+	}
+
+	// The operator replays it to the endpoint, now up: it arrives with the same webhook-id, and
+	// is no dead letter any more.
+	down.up.Store(true)
+	if code, out, errs := s.as("operator", 2, "webhooks", "replay", "--all", "--endpoint", downHost); code != exitOK || strings.Contains(errs, "no worker") {
+		t.Fatalf("webhooks replay as operator: exit %d:\n%s%s\nworker:\n%s", code, out, errs, werr.String())
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool { ok, _, _ := down.delivered(); return ok[webhookID] > 0 }, "the replayed delivery")
+	testutil.Eventually(t, 30*time.Second, func() bool { return len(list()) == 0 }, "no dead letter left after the replay")
+
+	// (fulfil submit's look-up of the key, which a producer may not make, as in TestShippedNATSRoles.)
+	if v := slices.DeleteFunc(s.log.take(), func(l string) bool {
+		return strings.Contains(l, `user:producer" - Publish Violation - Subject "$JS.API.STREAM.INFO.KV_FULFIL_SAGAS"`)
+	}); len(v) > 0 {
+		t.Errorf("permission violations while the worker delivered and the operator inspected and replayed:\n%s", strings.Join(v, "\n"))
+	}
+
+	// What the other roles must not do with webhooks.
+	for _, user := range []string{"producer", "intake"} {
+		if code, out, errs := s.as(user, 2, "webhooks", "list"); code == exitOK {
+			t.Errorf("webhooks list as %s: exit 0:\n%s%s", user, out, errs)
+		}
+		s.log.wait(t, "$JS.API.STREAM.INFO.FULFIL_WEBHOOK_DLQ")
+	}
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 500*time.Millisecond) }
+	request := func(subject string) func(*nats.Conn, jetstream.JetStream) error {
+		return func(nc *nats.Conn, js jetstream.JetStream) error {
+			_, err := nc.Request(subject, []byte(`{}`), 500*time.Millisecond)
+			return err
+		}
+	}
+	publish := func(subject string) func(*nats.Conn, jetstream.JetStream) error {
+		return func(nc *nats.Conn, js jetstream.JetStream) error {
+			c, cancel := short()
+			defer cancel()
+			_, err := js.Publish(c, subject, []byte(`{}`))
+			return err
+		}
+	}
+	upConsumer, downID := eps[0].ConsumerName(), eps[1].ID
+	for _, d := range []struct {
+		user, what string
+		try        func(*nats.Conn, jetstream.JetStream) error
+		subject    string
+	}{
+		{"producer", "read a webhook dead letter", request("$JS.API.STREAM.MSG.GET.FULFIL_WEBHOOK_DLQ"), "$JS.API.STREAM.MSG.GET.FULFIL_WEBHOOK_DLQ"},
+		{"producer", "read the webhook dead letters through a consumer", request("$JS.API.CONSUMER.CREATE.FULFIL_WEBHOOK_DLQ.peek"), "$JS.API.CONSUMER.CREATE.FULFIL_WEBHOOK_DLQ.peek"},
+		{"producer", "forge a webhook dead letter", publish("fulfil.webhook.dead." + downID), "fulfil.webhook.dead." + downID},
+		{"producer", "replay a webhook dead letter", publish("fulfil.webhook.replay." + downID), "fulfil.webhook.replay." + downID},
+		{"producer", "list the webhook endpoints", request("$JS.API.CONSUMER.LIST.FULFIL_EVENTS"), "$JS.API.CONSUMER.LIST.FULFIL_EVENTS"},
+		{"producer", "unpin an endpoint from its worker", request("$JS.API.CONSUMER.UNPIN.FULFIL_EVENTS." + upConsumer), "$JS.API.CONSUMER.UNPIN.FULFIL_EVENTS." + upConsumer},
+		{"producer", "remove an endpoint", request("$JS.API.CONSUMER.DELETE.FULFIL_EVENTS." + upConsumer), "$JS.API.CONSUMER.DELETE.FULFIL_EVENTS." + upConsumer},
+		{"intake", "read a webhook dead letter", request("$JS.API.STREAM.MSG.GET.FULFIL_WEBHOOK_DLQ"), "$JS.API.STREAM.MSG.GET.FULFIL_WEBHOOK_DLQ"},
+		{"intake", "replay a webhook dead letter", publish("fulfil.webhook.replay." + downID), "fulfil.webhook.replay." + downID},
+		{"operator", "forge a webhook dead letter", publish("fulfil.webhook.dead." + downID), "fulfil.webhook.dead." + downID},
+		{"operator", "purge the webhook dead letters", request("$JS.API.STREAM.PURGE.FULFIL_WEBHOOK_DLQ"), "$JS.API.STREAM.PURGE.FULFIL_WEBHOOK_DLQ"},
+		{"operator", "remove an endpoint", request("$JS.API.CONSUMER.DELETE.FULFIL_EVENTS." + upConsumer), "$JS.API.CONSUMER.DELETE.FULFIL_EVENTS." + upConsumer},
+		{"operator", "unpin an endpoint from its worker", request("$JS.API.CONSUMER.UNPIN.FULFIL_EVENTS." + upConsumer), "$JS.API.CONSUMER.UNPIN.FULFIL_EVENTS." + upConsumer},
+		{"worker", "delete the webhook dead-letter stream", request("$JS.API.STREAM.DELETE.FULFIL_WEBHOOK_DLQ"), "$JS.API.STREAM.DELETE.FULFIL_WEBHOOK_DLQ"},
+		{"worker", "purge the webhook dead letters", request("$JS.API.STREAM.PURGE.FULFIL_WEBHOOK_DLQ"), "$JS.API.STREAM.PURGE.FULFIL_WEBHOOK_DLQ"},
+		{"worker", "remove an endpoint", request("$JS.API.CONSUMER.DELETE.FULFIL_EVENTS." + upConsumer), "$JS.API.CONSUMER.DELETE.FULFIL_EVENTS." + upConsumer},
+	} {
+		nc, js := s.connect(t, d.user)
+		if err := d.try(nc, js); err == nil {
+			t.Errorf("%s could %s", d.user, d.what)
+		}
+		s.log.wait(t, d.subject)
+	}
+
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("worker exit %d:\n%s", code, werr.String())
+	}
+	if regexp.MustCompile(`(?i)permission`).MatchString(werr.String()) {
+		t.Errorf("the worker logged a permission problem:\n%s", werr.String())
+	}
+	if ok, _, _ := up.delivered(); ok[webhookID] != 1 {
+		t.Errorf("the endpoint that was up got the completed event %d times, want 1", ok[webhookID])
 	}
 }
