@@ -202,7 +202,7 @@ func ref(v string) *messages.Ref {
 // (for a publish the stream dropped as a duplicate, the sequence of the message it repeats).
 func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix string, req messages.PurchaseRequest, msgID string, data []byte, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
 	key, fingerprint := req.IdempotencyKey, req.Fingerprint()
-	if rec, ok := keyRecord(ctx, js, key); ok && rec.Fingerprint != fingerprint {
+	if rec, ok := lookupKey(ctx, js, key); ok && rec.Fingerprint != fingerprint {
 		fmt.Fprintf(stderr, "fulfil submit: warning: key %s was already used for a different purchase (%s); "+
 			"this request will be answered with conflict. Give a new purchase its own key\n", key, rec.Status)
 	}
@@ -212,7 +212,7 @@ func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix string, r
 	var events <-chan event
 	if timeout > 0 {
 		var err error
-		events, err = watchEvents(wctx, js, prefix, time.Now().Add(-time.Second))
+		events, err = followNewEvents(wctx, js, prefix)
 		if err != nil {
 			fmt.Fprintf(stderr, "fulfil submit: %v (is a worker running?)\n", err)
 			return exitFailed
@@ -280,7 +280,7 @@ func submitAndWait(ctx context.Context, js jetstream.JetStream, prefix string, r
 // gets the stored outcome. ev is the outcome event of the message at seq, if known. done is
 // false when the answer has to wait for that event.
 func answerDuplicate(ctx context.Context, js jetstream.JetStream, key, fingerprint, msgID string, seq uint64, ev messages.Event, asJSON bool, stdout, stderr io.Writer) (code int, done bool) {
-	rec, ok := keyRecord(ctx, js, key)
+	rec, ok := lookupKey(ctx, js, key)
 	switch {
 	case ok && rec.Fingerprint != fingerprint:
 		if f, isFailed := ev.(*messages.Failed); isFailed && f.Reason == messages.ReasonConflict {
@@ -384,15 +384,84 @@ func replayedNote(r bool) string {
 	return ""
 }
 
-// keyRecord returns key's idempotency record, if the key is known.
-func keyRecord(ctx context.Context, js jetstream.JetStream, key string) (idempotency.Record, bool) {
-	store, err := idempotency.Bind(ctx, js, idempotency.Config{})
-	if err != nil {
-		return idempotency.Record{}, false
+// lookupKey returns key's idempotency record, if the key is known and this NATS user may
+// read the sagas bucket. A user without that permission (the shipped producer role) is
+// refused by the server at once, but a refused JetStream request gets no answer and would
+// wait for the JetStream API timeout (5 s) on every submit; so the refusal, which the server
+// reports to the connection's error handler, ends the lookup.
+func lookupKey(ctx context.Context, js jetstream.JetStream, key string) (idempotency.Record, bool) {
+	rec, err := lookupKeyErr(ctx, js, key)
+	return rec, err == nil
+}
+
+// lookupKeyErr is lookupKey with the reason it found no record: the cause of a refusal is
+// the server's nats.ErrPermissionViolation.
+func lookupKeyErr(ctx context.Context, js jetstream.JetStream, key string) (idempotency.Record, error) {
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if nc := js.Conn(); nc != nil {
+		prev := nc.ErrorHandler()
+		bucketStream := "KV_" + idempotency.DefaultBucket
+		nc.SetErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), bucketStream) {
+				cancel(err)
+			}
+			if prev != nil {
+				prev(c, sub, err)
+			}
+		})
+		defer nc.SetErrorHandler(prev)
 	}
-	rec, err := store.Get(ctx, key)
-	if err != nil {
-		return idempotency.Record{}, false
+	store, err := idempotency.Bind(lctx, js, idempotency.Config{})
+	if err == nil {
+		var rec idempotency.Record
+		if rec, err = store.Get(lctx, key); err == nil {
+			return rec, nil
+		}
 	}
-	return rec, true
+	if cause := context.Cause(lctx); cause != nil && ctx.Err() == nil {
+		return idempotency.Record{}, cause
+	}
+	return idempotency.Record{}, err
+}
+
+// followNewEvents follows the events stream from the first event stored after the call and
+// sends every decoded event to the returned channel until ctx ends, as watchEvents does. It
+// starts at a stream sequence (the last one now, plus one), not at a time: every event stored
+// after it returns is delivered whatever the clocks of this host and the NATS server say, and
+// none from before is replayed. The ordered consumer keeps that start if it has to be
+// recreated before its first message.
+func followNewEvents(ctx context.Context, js jetstream.JetStream, prefix string) (<-chan event, error) {
+	stream, err := js.Stream(ctx, messages.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("follow events: %w", err)
+	}
+	cons, err := js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{
+		FilterSubjects: messages.SubjectsFor(prefix).Events(),
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    stream.CachedInfo().State.LastSeq + 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow events: %w", err)
+	}
+	out := make(chan event, 64)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		ev, err := messages.DecodeEvent(m.Data())
+		if err != nil {
+			return
+		}
+		seq, _ := strconv.ParseUint(m.Headers().Get(messages.HeaderRequestSeq), 10, 64)
+		select {
+		case out <- event{Event: ev, requestSeq: seq}:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow events: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		cc.Stop()
+	}()
+	return out, nil
 }
