@@ -113,6 +113,8 @@ func Limit(r Result) string {
 	switch {
 	case s.CPUBusy >= cpuBound || s.MachineBusy >= cpuBound:
 		return "CPU (" + busy + ")"
+	case s.PeakInFlight == 0:
+		return "unknown (too short to sample the sagas in flight; " + busy + ")"
 	// A saga has at most two partner calls in flight (the lookups, renewal beside activation):
 	// only more sagas than half the client's slots can wait for one.
 	case 2*cfg.Concurrency > partnerCap && s.PeakInFlight*2 > cfg.Workers*partnerCap:
@@ -150,7 +152,7 @@ func WriteScaleOut(w io.Writer, rows []ScaleRow) error {
 	for _, r := range rows {
 		s := r.Result.Saga
 		fmt.Fprintf(&b, scaleFormat, latencyName(c.PartnerLatency), fmt.Sprint(r.Workers), fmt.Sprint(c.Concurrency), fmt.Sprint(s.PeakInFlight),
-			fmt.Sprintf("%.0f", s.Throughput), fmt.Sprintf("%.2f", r.Speedup), ms(s.SagaTime()), ms(s.Latency.P50), ms(s.Latency.P99),
+			fmt.Sprintf("%.0f", s.Throughput), fmt.Sprintf("%.2f", r.Speedup), sagaTimeCol(s), ms(s.Latency.P50), ms(s.Latency.P99),
 			fmt.Sprintf("%.2f", s.CPUPer1000), fmt.Sprintf("%.2f", s.TotalCPUPer1000), busyCol(s), r.Limit)
 	}
 	if len(rows[0].Runs) > 1 {
@@ -170,6 +172,14 @@ func WriteScaleOut(w io.Writer, rows []ScaleRow) error {
 	b.WriteString("all/1k: every process of the stack (servers, simulator, load generator, workers). cpu busy: their CPU ÷ (wall × cores); a/b: b is the whole machine's.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// sagaTimeCol is SagaTime in milliseconds, "-" when no sagas in flight were sampled.
+func sagaTimeCol(s Phase) string {
+	if s.MeanInFlight == 0 {
+		return "-"
+	}
+	return ms(s.SagaTime())
 }
 
 // busyCol is CPUBusy in percent, with the machine's when others used a share of it.

@@ -119,6 +119,8 @@ func TestLimit(t *testing.T) {
 			Saga: Phase{CPUBusy: 0.6, MachineBusy: 0.97, Cores: 2, PeakInFlight: 64, MeanInFlight: 64, Throughput: 200}}, want: "CPU (60% of 2 cores, machine 97%)"},
 		{name: "partner slots enough for two calls each", give: Result{Config: Config{Workers: 1, Concurrency: 256}, CriticalPath: cp,
 			Saga: Phase{CPUBusy: 0.5, Cores: 2, PeakInFlight: 256, MeanInFlight: 256, Throughput: 256 / 0.21}}, want: "concurrency"},
+		{name: "too short to sample", give: Result{Config: Config{Workers: 1, Concurrency: 8}, CriticalPath: cp,
+			Saga: Phase{CPUBusy: 0.5, Cores: 2, Throughput: 400}}, want: "unknown"},
 		{name: "slots not full", give: base(0.5, 40, 210*time.Millisecond), want: "NATS"},
 	}
 	for _, tt := range tests {
