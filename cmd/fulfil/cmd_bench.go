@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,12 +32,22 @@ type benchOptions struct {
 	pprof         string
 	processes     bool
 	repeat        int
+	gogc          int
+	// The scale-out rows.
+	scaleOut         []int
+	scaleConcurrency int
+	scalePurchases   int
+	scaleLatency     time.Duration
+	cluster          int
+	// The partner-budget rows.
+	budget        float64
+	budgetWorkers []int
 }
 
 func newBenchCmd() *cobra.Command {
 	var c config
 	var o benchOptions
-	var latencies, loads string
+	var latencies, loads, scaleOut, budgetWorkers string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "measure throughput and latency against the critical path and a bare loop; writes SVG plots",
@@ -67,14 +78,28 @@ failed or bought twice.`,
 	f.String(&o.out, "out", "FULFIL_OUT", "./bench-out", "directory of the SVG plots")
 	f.Bool(&o.processes, "worker-processes", "FULFIL_WORKER_PROCESSES", false,
 		"run the workers as 'fulfil worker' processes and measure their CPU, resident set and in-flight sagas alone")
+	f.String(&scaleOut, "scale-out", "FULFIL_SCALE_OUT", "1,2,4",
+		"worker process counts of the scale-out rows, comma separated: each a fresh stack with that many 'fulfil worker' processes; empty: no scale-out rows")
+	f.Int(&o.scaleConcurrency, "scale-concurrency", "FULFIL_SCALE_CONCURRENCY", 32,
+		"sagas in flight per worker process in the scale-out rows (fixed, so that the rows show what more processes add)")
+	f.Int(&o.scalePurchases, "scale-purchases", "FULFIL_SCALE_PURCHASES", 300, "purchases per worker process of each scale-out row, submitted at once")
+	f.Duration(&o.scaleLatency, "scale-latency", "FULFIL_SCALE_LATENCY", 50*time.Millisecond, "partner latency of the scale-out rows")
+	f.Int(&o.cluster, "cluster", "FULFIL_CLUSTER", 3,
+		"JetStream servers of the scale-out rows' stack, in this process: 3 is a cluster with the streams and the bucket replicated three times; 1 one server")
+	f.Float64(&o.budget, "budget", "FULFIL_BUDGET", 40,
+		"partner budget (FULFIL_PARTNER_RATE_LIMIT) of the budget rows, calls per second for all the worker processes together; 0: no budget rows")
+	f.String(&budgetWorkers, "budget-workers", "FULFIL_BUDGET_WORKERS", "1,2,4",
+		"worker process counts of the budget rows, comma separated: each a fresh stack where the simulator counts the calls it receives per second")
+	f.Int(&o.gogc, "gogc", "FULFIL_GOGC", 0,
+		"the garbage collector's GOGC for every run, of this process and of the worker processes; 0: the GOGC environment variable's (default 100)")
 	f.String(&o.pprof, "pprof-addr", "FULFIL_PPROF_ADDR", "", "serve the Go runtime profiles (/debug/pprof/) of this process on this address during the run, e.g. 127.0.0.1:6060; empty: off")
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) int {
-		return benchmark(cmd.Context(), &c, o, latencies, loads, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		return benchmark(cmd.Context(), &c, o, latencies, loads, scaleOut, budgetWorkers, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	})
 	return cmd
 }
 
-func benchmark(ctx context.Context, c *config, o benchOptions, latencies, loads string, stdout, stderr io.Writer) int {
+func benchmark(ctx context.Context, c *config, o benchOptions, latencies, loads, scaleOut, budgetWorkers string, stdout, stderr io.Writer) int {
 	var err error
 	if o.pprof != "" {
 		stop, err := servePprof(o.pprof)
@@ -93,6 +118,15 @@ func benchmark(ctx context.Context, c *config, o benchOptions, latencies, loads 
 	if o.loads, err = bench.ParseLoads(loads); err != nil {
 		return usageError(stderr, err)
 	}
+	if o.scaleOut, err = parseCounts(scaleOut); err != nil {
+		return usageError(stderr, err)
+	}
+	if o.budgetWorkers, err = parseCounts(budgetWorkers); err != nil {
+		return usageError(stderr, err)
+	}
+	if o.budget < 0 {
+		return usageError(stderr, fmt.Errorf("--budget %v: want 0 (no budget rows) or more", o.budget))
+	}
 	log, err := newLogger(c.logLevel, stderr)
 	if err != nil {
 		return usageError(stderr, err)
@@ -101,7 +135,8 @@ func benchmark(ctx context.Context, c *config, o benchOptions, latencies, loads 
 		fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
 		return exitFailed
 	}
-	b := &benchRun{opts: o, stdout: stdout, base: bench.Config{Workers: o.workers, Concurrency: o.concurrency, PartnerConns: o.partnerConns, Timeout: o.timeout, Logger: log}}
+	b := &benchRun{opts: o, stdout: stdout, base: bench.Config{Workers: o.workers, Concurrency: o.concurrency, PartnerConns: o.partnerConns,
+		Timeout: o.timeout, Logger: log, GCPercent: o.gogc}}
 	if o.processes {
 		if b.base.WorkerExe, err = os.Executable(); err != nil {
 			fmt.Fprintf(stderr, "fulfil bench: %v\n", err)
@@ -113,6 +148,23 @@ func benchmark(ctx context.Context, c *config, o benchOptions, latencies, loads 
 		return exitFailed
 	}
 	return exitOK
+}
+
+// parseCounts parses a comma-separated list of positive integers; empty is none.
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("worker count %q: want a positive number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func parseLatencies(s string) ([]time.Duration, error) {
@@ -192,12 +244,88 @@ func (b *benchRun) run(ctx context.Context) error {
 	} else {
 		fmt.Fprintln(b.stdout, "cpu and rss: the whole process (server, simulator, workers and load generator).")
 	}
+	if len(o.scaleOut) > 0 {
+		path, err := b.scaleOut(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !errors.Is(err, bench.ErrIncomplete) {
+			return err
+		}
+		if err != nil {
+			failed = append(failed, err)
+		}
+		plots = append(plots, path)
+	}
+	if o.budget > 0 && len(o.budgetWorkers) > 0 {
+		if err := b.budgetRows(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed = append(failed, err)
+		}
+	}
 	fmt.Fprintf(b.stdout, "Plots: %s\n", strings.Join(plots, ", "))
 	if len(failed) > 0 {
 		return errors.Join(failed...)
 	}
 	fmt.Fprintln(b.stdout, "Every purchase completed with exactly one order.")
 	return nil
+}
+
+// scaleOut measures and prints the scale-out rows and plots them; it returns the plot's path.
+func (b *benchRun) scaleOut(ctx context.Context) (string, error) {
+	o := b.opts
+	cfg := b.base
+	cfg.PartnerLatency, cfg.Concurrency, cfg.Purchases = o.scaleLatency, o.scaleConcurrency, o.scalePurchases
+	cfg.ClusterNodes, cfg.ScaleOut = o.cluster, o.scaleOut
+	if cfg.WorkerExe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		cfg.WorkerExe = exe
+	}
+	rows, err := bench.RunScaleOut(ctx, cfg, o.repeat)
+	fmt.Fprintln(b.stdout)
+	if werr := bench.WriteScaleOut(b.stdout, rows); werr != nil {
+		return "", werr
+	}
+	fmt.Fprintln(b.stdout)
+	path := filepath.Join(o.out, "scale-out.svg")
+	f, ferr := os.Create(path)
+	if ferr != nil {
+		return "", ferr
+	}
+	title := fmt.Sprintf("fulfil: purchases/s against worker processes, %d concurrency each, partner latency %s", o.scaleConcurrency, latencyName(o.scaleLatency))
+	if werr := bench.WriteScaleSVG(f, title, rows); werr != nil {
+		f.Close()
+		return "", werr
+	}
+	if cerr := f.Close(); cerr != nil {
+		return "", cerr
+	}
+	return path, err
+}
+
+// budgetRows measures and prints the partner-budget rows: worker processes sharing one budget,
+// the calls the simulator received in any one second against it.
+func (b *benchRun) budgetRows(ctx context.Context) error {
+	exe := b.base.WorkerExe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	rows, err := bench.RunBudget(ctx, bench.BudgetConfig{WorkerExe: exe, Budget: b.opts.budget, Workers: b.opts.budgetWorkers,
+		PartnerLatency: b.opts.scaleLatency, Timeout: b.base.Timeout})
+	fmt.Fprintln(b.stdout)
+	if werr := bench.WriteBudget(b.stdout, rows); werr != nil {
+		return werr
+	}
+	fmt.Fprintln(b.stdout)
+	return err
 }
 
 // latency measures one partner latency: capacity (open loop, with the bare loop), then the
