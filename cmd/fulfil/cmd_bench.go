@@ -63,7 +63,7 @@ failed or bought twice.`,
 	fs := cmd.Flags()
 	f := envFlags{fs}
 	c.logFlag(fs, "error")
-	f.String(&latencies, "latency", "FULFIL_LATENCY", "0,50ms", "partner latencies to measure, comma separated")
+	f.String(&latencies, "latency", "FULFIL_LATENCY", "0,50ms", "partner latencies to measure, comma separated; empty: none (only the scale-out and budget rows)")
 	f.Int(&o.purchases, "purchases", "FULFIL_PURCHASES", 2000, "purchases of the open-loop run (capacity) per latency")
 	f.Int(&o.workers, "workers", "FULFIL_WORKERS", 1, "worker pools, each with its own NATS connection")
 	f.Int(&o.concurrency, "concurrency", "FULFIL_CONCURRENCY", 256, "sagas in flight per worker")
@@ -170,8 +170,10 @@ func parseCounts(s string) ([]int, error) {
 func parseLatencies(s string) ([]time.Duration, error) {
 	var out []time.Duration
 	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "0" {
+		switch f = strings.TrimSpace(f); f {
+		case "":
+			continue
+		case "0":
 			out = append(out, 0)
 			continue
 		}
