@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -266,32 +265,7 @@ func TestSettleWhenNATSFails(t *testing.T) {
 			}
 			t.Cleanup(w.guard.Stop)
 
-			var (
-				mu  sync.Mutex
-				pub = map[string]string{} // Nats-Msg-Id → subject
-			)
-			for _, subj := range append(w.subjects.Events(), w.subjects.DeadLetter) {
-				sub, err := nc.Subscribe(subj, func(m *nats.Msg) {
-					mu.Lock()
-					pub[m.Header.Get(messages.HeaderMsgID)] = m.Subject
-					mu.Unlock()
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = sub.Unsubscribe() })
-			}
-			if err := nc.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			published := func() map[string]string {
-				if err := nc.Flush(); err != nil {
-					t.Fatal(err)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				return maps.Clone(pub)
-			}
+			published, forget := recordPublished(t, nc, w)
 
 			const seq = 42
 			key := "faults-" + tt.name
@@ -354,9 +328,7 @@ func TestSettleWhenNATSFails(t *testing.T) {
 				}
 			}
 			if tt.after != nil {
-				mu.Lock()
-				clear(pub)
-				mu.Unlock()
+				forget()
 				tt.after(t, f, published)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -73,25 +74,7 @@ func TestSettleTable(t *testing.T) {
 	}
 	t.Cleanup(w.guard.Stop)
 
-	// Every event and dead letter published, by Nats-Msg-Id.
-	var (
-		mu        sync.Mutex
-		published = map[string]string{} // Nats-Msg-Id → subject
-	)
-	for _, subj := range append(w.subjects.Events(), w.subjects.DeadLetter) {
-		sub, err := nc.Subscribe(subj, func(m *nats.Msg) {
-			mu.Lock()
-			published[m.Header.Get(messages.HeaderMsgID)] = m.Subject
-			mu.Unlock()
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = sub.Unsubscribe() })
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	published, forget := recordPublished(t, nc, w)
 
 	seq := uint64(100)
 	type fixture struct {
@@ -259,9 +242,7 @@ func TestSettleTable(t *testing.T) {
 			if tt.before != nil {
 				tt.before(t, f)
 			}
-			mu.Lock()
-			clear(published)
-			mu.Unlock()
+			forget()
 			f.d.settle(ctx, tt.outcome(f))
 			if err := nc.Flush(); err != nil {
 				t.Fatal(err)
@@ -269,9 +250,7 @@ func TestSettleTable(t *testing.T) {
 			want := tt.wantPub(f)
 			deadline := time.Now().Add(5 * time.Second)
 			for {
-				mu.Lock()
-				got := fmt.Sprint(published)
-				mu.Unlock()
+				got := fmt.Sprint(published())
 				if got == fmt.Sprint(want) {
 					break
 				}
@@ -304,4 +283,43 @@ func TestSettleTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordPublished records every event and dead letter published on w's subjects from now on:
+// published returns them (Nats-Msg-Id → subject) once the server has sent what came before the
+// call; forget starts again.
+func recordPublished(t *testing.T, nc *nats.Conn, w *Worker) (published func() map[string]string, forget func()) {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		pub = map[string]string{}
+	)
+	for _, subj := range append(w.subjects.Events(), w.subjects.DeadLetter) {
+		sub, err := nc.Subscribe(subj, func(m *nats.Msg) {
+			mu.Lock()
+			pub[m.Header.Get(messages.HeaderMsgID)] = m.Subject
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	published = func() map[string]string {
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(pub)
+	}
+	forget = func() {
+		mu.Lock()
+		clear(pub)
+		mu.Unlock()
+	}
+	return published, forget
 }

@@ -436,32 +436,9 @@ func followNewEvents(ctx context.Context, js jetstream.JetStream, prefix string)
 	if err != nil {
 		return nil, fmt.Errorf("follow events: %w", err)
 	}
-	cons, err := js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{
+	return followEvents(ctx, js, jetstream.OrderedConsumerConfig{
 		FilterSubjects: messages.SubjectsFor(prefix).Events(),
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    stream.CachedInfo().State.LastSeq + 1,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("follow events: %w", err)
-	}
-	out := make(chan event, 64)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		ev, err := messages.DecodeEvent(m.Data())
-		if err != nil {
-			return
-		}
-		seq, _ := strconv.ParseUint(m.Headers().Get(messages.HeaderRequestSeq), 10, 64)
-		select {
-		case out <- event{Event: ev, requestSeq: seq}:
-		case <-ctx.Done():
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("follow events: %w", err)
-	}
-	go func() {
-		<-ctx.Done()
-		cc.Stop()
-	}()
-	return out, nil
 }

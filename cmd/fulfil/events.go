@@ -20,11 +20,17 @@ type event struct {
 // watchEvents follows the events stream from start and sends every decoded event to the
 // returned channel until ctx ends. The stream must exist.
 func watchEvents(ctx context.Context, js jetstream.JetStream, prefix string, start time.Time) (<-chan event, error) {
-	cons, err := js.OrderedConsumer(ctx, messages.StreamEvents, jetstream.OrderedConsumerConfig{
+	return followEvents(ctx, js, jetstream.OrderedConsumerConfig{
 		FilterSubjects: messages.SubjectsFor(prefix).Events(),
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
 		OptStartTime:   &start,
 	})
+}
+
+// followEvents reads the events stream through an ordered consumer of cfg and sends every
+// decoded event to the returned channel until ctx ends.
+func followEvents(ctx context.Context, js jetstream.JetStream, cfg jetstream.OrderedConsumerConfig) (<-chan event, error) {
+	cons, err := js.OrderedConsumer(ctx, messages.StreamEvents, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("follow events: %w", err)
 	}

@@ -37,28 +37,7 @@ func fulfilCmd(ctx context.Context, t *testing.T, args ...string) *exec.Cmd {
 // startProcess starts a long-running fulfil command; it is interrupted when the test ends.
 func startProcess(t *testing.T, name string, args ...string) (*syncBuffer, <-chan error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := fulfilCmd(ctx, t, args...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s did not stop", name)
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-	return out, done
+	return startWithEnv(t, name, nil, args...)
 }
 
 // TestHostilePartnerBlackBox drives the binary only: `fulfil partnersim` with its hostile
