@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -312,20 +311,7 @@ func waitShared(ctx context.Context, js jetstream.JetStream, n int) error {
 
 // completedBy reads the purchases a process completed from its /metrics (0 when it cannot).
 func completedBy(ctx context.Context, p *workerProc) int {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.http+"/metrics", nil)
-	if err != nil {
-		return 0
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0
-	}
-	return sumCounter(string(body), "fulfil_sagas_finished_total", `outcome="completed"`)
+	return sumCounter(p.metrics(ctx), "fulfil_sagas_finished_total", `outcome="completed"`)
 }
 
 // sumCounter adds the samples of name in a Prometheus text exposition whose labels contain

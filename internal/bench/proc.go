@@ -139,22 +139,27 @@ func inFlightOf(ctx context.Context, procs []*workerProc) func() int {
 	}
 }
 
-// gauge reads an unlabelled gauge from the process's /metrics (0 when it cannot).
-func (p *workerProc) gauge(ctx context.Context, name string) int {
+// metrics reads the process's /metrics ("" when it cannot).
+func (p *workerProc) metrics(ctx context.Context) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.http+"/metrics", nil)
 	if err != nil {
-		return 0
+		return ""
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0
+		return ""
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0
+		return ""
 	}
-	for line := range strings.Lines(string(body)) {
+	return string(body)
+}
+
+// gauge reads an unlabelled gauge from the process's /metrics (0 when it cannot).
+func (p *workerProc) gauge(ctx context.Context, name string) int {
+	for line := range strings.Lines(p.metrics(ctx)) {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
