@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/zap"
+
+	"github.com/fulfil/fulfil/internal/natsembed"
 )
 
 // clusterName names the bench's embedded cluster.
@@ -123,33 +125,13 @@ func (c *cluster) clientURLs(first int) string {
 func (c *cluster) clientMsgs(name string) (uint64, error) {
 	var total uint64
 	for _, s := range c.nodes {
-		n, err := connMsgsNamed(s, name)
+		n, err := natsembed.ClientMsgs(s, name)
 		if err != nil {
 			return 0, err
 		}
 		total += n
 	}
 	return total, nil
-}
-
-// connMsgsNamed counts the messages in and out of s's client connections named name.
-func connMsgsNamed(s *server.Server, name string) (uint64, error) {
-	var total uint64
-	for offset := 0; ; {
-		cz, err := s.Connz(&server.ConnzOptions{Offset: offset, Limit: 1024})
-		if err != nil {
-			return 0, err
-		}
-		for _, c := range cz.Conns {
-			if c.Name == name {
-				total += uint64(c.InMsgs + c.OutMsgs)
-			}
-		}
-		offset += len(cz.Conns)
-		if len(cz.Conns) == 0 || offset >= cz.Total {
-			return total, nil
-		}
-	}
 }
 
 // shutdown stops every server and waits for them.

@@ -178,10 +178,13 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 // ClientMsgs returns the messages the open client connections named name have sent to and
 // received from the server (protocol messages such as PING are not counted). It is what the
 // clients' nats.Conn.Stats would report, read on the server side.
-func (s *Server) ClientMsgs(name string) (uint64, error) {
+func (s *Server) ClientMsgs(name string) (uint64, error) { return ClientMsgs(s.ns, name) }
+
+// ClientMsgs is Server.ClientMsgs for any nats-server in this process (a cluster node, say).
+func ClientMsgs(ns *server.Server, name string) (uint64, error) {
 	var total uint64
 	for offset := 0; ; {
-		cz, err := s.ns.Connz(&server.ConnzOptions{Offset: offset, Limit: 1024})
+		cz, err := ns.Connz(&server.ConnzOptions{Offset: offset, Limit: 1024})
 		if err != nil {
 			return 0, err
 		}
