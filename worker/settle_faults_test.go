@@ -303,30 +303,7 @@ func TestSettleWhenNATSFails(t *testing.T) {
 			} else if got := fmt.Sprint(published()); got != want {
 				t.Errorf("published %s, want nothing", got)
 			}
-			if fmt.Sprint(msg.acks) != fmt.Sprint([]string{tt.wantAck}) || msg.reason != tt.wantReason {
-				t.Errorf("acknowledged %v (reason %q), want [%s] (reason %q)", msg.acks, msg.reason, tt.wantAck, tt.wantReason)
-			}
-			rec, err := w.store.Get(ctx, key)
-			switch {
-			case errors.Is(err, idempotency.ErrNotFound), errors.Is(err, jetstream.ErrBucketNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
-				if tt.wantStatus != "" {
-					t.Errorf("no record, want status %s", tt.wantStatus)
-				}
-			case err != nil:
-				if tt.wantStatus != "" {
-					t.Fatal(err)
-				}
-			default:
-				if tt.wantStatus != "" && rec.Status != tt.wantStatus {
-					t.Errorf("record status %s, want %s", rec.Status, tt.wantStatus)
-				}
-				if tt.wantStatus == "" && rec.Finished() {
-					t.Errorf("record finished (%s), want it left running", rec.Status)
-				}
-				if !rec.Finished() && rec.Lease.Live(w.cfg.Now()) != tt.wantLive {
-					t.Errorf("lease live %v, want %v", rec.Lease.Live(w.cfg.Now()), tt.wantLive)
-				}
-			}
+			checkSettled(t, w, msg, key, tt.wantAck, tt.wantReason, tt.wantStatus, tt.wantLive)
 			if tt.after != nil {
 				forget()
 				tt.after(t, f, published)

@@ -259,28 +259,7 @@ func TestSettleTable(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			if fmt.Sprint(f.msg.acks) != fmt.Sprint([]string{tt.wantAck}) || f.msg.reason != tt.wantReason {
-				t.Errorf("acknowledged %v (reason %q), want [%s] (reason %q)", f.msg.acks, f.msg.reason, tt.wantAck, tt.wantReason)
-			}
-			rec, err := w.store.Get(ctx, f.key)
-			switch {
-			case errors.Is(err, idempotency.ErrNotFound):
-				if tt.wantStatus != "" {
-					t.Errorf("no record, want status %s", tt.wantStatus)
-				}
-			case err != nil:
-				t.Fatal(err)
-			default:
-				if tt.wantStatus != "" && rec.Status != tt.wantStatus {
-					t.Errorf("record status %s, want %s", rec.Status, tt.wantStatus)
-				}
-				if tt.wantStatus == "" && rec.Finished() {
-					t.Errorf("record finished (%s), want it left running", rec.Status)
-				}
-				if !rec.Finished() && rec.Lease.Live(w.cfg.Now()) != tt.wantLive {
-					t.Errorf("lease live %v, want %v", rec.Lease.Live(w.cfg.Now()), tt.wantLive)
-				}
-			}
+			checkSettled(t, w, f.msg, f.key, tt.wantAck, tt.wantReason, tt.wantStatus, tt.wantLive)
 		})
 	}
 }
@@ -322,4 +301,36 @@ func recordPublished(t *testing.T, nc *nats.Conn, w *Worker) (published func() m
 		mu.Unlock()
 	}
 	return published, forget
+}
+
+// checkSettled checks how settle acknowledged msg and what it left in key's record: status
+// wantStatus ("": no record, or one left running, whose lease is live when wantLive). A store
+// whose bucket is gone (no stream answers) counts as no record.
+func checkSettled(t *testing.T, w *Worker, msg *settleMsg, key, wantAck, wantReason string, wantStatus idempotency.Status, wantLive bool) {
+	t.Helper()
+	msg.mu.Lock()
+	acks, reason := fmt.Sprint(msg.acks), msg.reason
+	msg.mu.Unlock()
+	if acks != fmt.Sprint([]string{wantAck}) || reason != wantReason {
+		t.Errorf("acknowledged %v (reason %q), want [%s] (reason %q)", acks, reason, wantAck, wantReason)
+	}
+	rec, err := w.store.Get(context.Background(), key)
+	switch {
+	case errors.Is(err, idempotency.ErrNotFound), errors.Is(err, jetstream.ErrBucketNotFound), errors.Is(err, nats.ErrNoResponders):
+		if wantStatus != "" {
+			t.Errorf("no record, want status %s", wantStatus)
+		}
+	case err != nil:
+		t.Fatal(err)
+	default:
+		if wantStatus != "" && rec.Status != wantStatus {
+			t.Errorf("record status %s, want %s", rec.Status, wantStatus)
+		}
+		if wantStatus == "" && rec.Finished() {
+			t.Errorf("record finished (%s), want it left running", rec.Status)
+		}
+		if !rec.Finished() && rec.Lease.Live(w.cfg.Now()) != wantLive {
+			t.Errorf("lease live %v, want %v", rec.Lease.Live(w.cfg.Now()), wantLive)
+		}
+	}
 }
