@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
@@ -522,30 +523,35 @@ func (w *worker) start(t *testing.T, bin string) (string, bool) {
 			t.Errorf("worker did not stop within 40s of SIGINT")
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	exited := false
+	ready := testutil.Poll(60*time.Second, func() bool {
 		select {
 		case <-done:
-			return out.String(), false
+			exited = true
+			return true
 		default:
 		}
 		resp, err := http.Get("http://" + w.httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				t.Cleanup(func() {
-					stop()
-					if t.Failed() {
-						t.Logf("worker output:\n%s", out.String())
-					}
-				})
-				return "", true
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	switch {
+	case exited:
+		return out.String(), false
+	case !ready:
+		stop()
+		return out.String() + "\n(not ready after 60s)", false
 	}
-	stop()
-	return out.String() + "\n(not ready after 60s)", false
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("worker output:\n%s", out.String())
+		}
+	})
+	return "", true
 }
 
 func freePort(t *testing.T) string {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/internal/webhook"
 	"github.com/fulfil/fulfil/messages"
 )
@@ -86,13 +87,8 @@ func startReceiver(t *testing.T, exe string, args ...string) *exampleReceiver {
 			t.Logf("receiver stdout:\n%s\nstderr:\n%s", r.stdout.String(), r.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(r.stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("receiver did not start:\n%s", r.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return strings.Contains(r.stderr.String(), "listening on") },
+		"the receiver to start:\n%s", r.stderr)
 	return r
 }
 
@@ -213,16 +209,14 @@ func checkWithWorker(t *testing.T, r *exampleReceiver) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
-	for deadline := time.Now().Add(60 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
+	testutil.Eventually(t, 60*time.Second, func() bool {
 		select {
 		case <-done:
 			t.Fatalf("worker exited:\n%s", out.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("worker not ready:\n%s", out.String())
-		}
-	}
+		return ready()
+	}, "the worker to be ready:\n%s", out)
 	path, err := filepath.Abs(filepath.Join("requests", "new-licence.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fulfil/fulfil/idempotency"
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/workflow"
 )
@@ -247,18 +248,8 @@ func TestSettleTable(t *testing.T) {
 			if err := nc.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			want := tt.wantPub(f)
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				got := fmt.Sprint(published())
-				if got == fmt.Sprint(want) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("published %s, want %s", got, fmt.Sprint(want))
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			want := fmt.Sprint(tt.wantPub(f))
+			testutil.Eventually(t, 10*time.Second, func() bool { return fmt.Sprint(published()) == want }, "want published %s", want)
 			checkSettled(t, w, f.msg, f.key, tt.wantAck, tt.wantReason, tt.wantStatus, tt.wantLive)
 		})
 	}

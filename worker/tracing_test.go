@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/internal/tracing"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
@@ -75,9 +76,9 @@ func (s *stack) publishTraced(key, body, traceparent string) {
 // (it ends after the acknowledgement, just after the result event).
 func spansOf(t *testing.T, exp *tracetest.InMemoryExporter, id trace.TraceID, key string) tracetest.SpanStubs {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var out tracetest.SpanStubs
+	var out tracetest.SpanStubs
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		out = out[:0]
 		sagaEnded := false
 		for _, s := range exp.GetSpans() {
 			if s.SpanContext.TraceID() != id {
@@ -88,14 +89,9 @@ func spansOf(t *testing.T, exp *tracetest.InMemoryExporter, id trace.TraceID, ke
 				sagaEnded = true
 			}
 		}
-		if sagaEnded {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no ended saga span for %s in trace %s; spans: %v", key, id, names(out))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return sagaEnded
+	}, "an ended saga span for %s in trace %s", key, id)
+	return out
 }
 
 func attr(s tracetest.SpanStub, k attribute.Key) string {

@@ -80,13 +80,9 @@ func matchSubject(subject string) func(s string) bool {
 // wait waits until a violation of subject is logged, then forgets every violation so far.
 func (l *violationLog) wait(t *testing.T, subject string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.ContainsFunc(l.peek(), matchSubject(subject)) {
-		if time.Now().After(deadline) {
-			t.Errorf("no permission violation logged for %s", subject)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(5*time.Second, func() bool { return slices.ContainsFunc(l.peek(), matchSubject(subject)) }) {
+		t.Errorf("no permission violation logged for %s", subject)
+		return
 	}
 	l.take()
 }
@@ -373,32 +369,30 @@ func TestShippedNATSRoles(t *testing.T) {
 func intakePurchase(t *testing.T, base, key string, done <-chan int) (int, string) {
 	t.Helper()
 	const body = `{"plan":{"name":"Ultimate Plan"},"quantity":5,"years":1}`
-	deadline := time.Now().Add(20 * time.Second)
-	var resp *http.Response
-	for {
+	var (
+		resp *http.Response
+		err  error
+	)
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		req, _ := http.NewRequest(http.MethodPost, base+"/v1/purchases", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", key)
-		var err error
 		if resp, err = http.DefaultClient.Do(req); err == nil {
-			break
+			return true
 		}
 		select {
 		case code := <-done:
 			t.Fatalf("fulfil api ended with exit %d", code)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("intake at %s: %v", base, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, "the intake at %s to answer", base)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		return resp.StatusCode, string(b)
 	}
-	resp, err := http.Get(base + resp.Header.Get("Location") + "?wait=30s")
+	resp, err = http.Get(base + resp.Header.Get("Location") + "?wait=30s")
 	if err != nil {
 		t.Fatal(err)
 	}

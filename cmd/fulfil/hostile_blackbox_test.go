@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
 
@@ -104,8 +105,7 @@ func TestHostilePartnerBlackBox(t *testing.T) {
 // waitFor polls ready for up to 30 seconds, failing the test if the process ends first.
 func waitFor(t *testing.T, name string, done <-chan error, out *syncBuffer, ready func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		select {
 		case err := <-done:
 			msg := ""
@@ -115,12 +115,8 @@ func waitFor(t *testing.T, name string, done <-chan error, out *syncBuffer, read
 			t.Fatalf("%s exited: %v\n%s", name, err, msg)
 		default:
 		}
-		if ready() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready after 30s", name)
+		return ready()
+	}, "%s to be ready", name)
 }
 
 // TestSpendCapAcrossWorkerProcesses runs two `fulfil worker` processes on one NATS server with

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/fulfil/fulfil/internal/testutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -163,23 +165,19 @@ func TestWorkerSubmitStatus(t *testing.T) {
 
 func waitReady(t *testing.T, url string, done <-chan int, stderr fmt.Stringer) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("worker exited with %d:\n%s", code, stderr.String())
 		default:
 		}
 		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("worker not ready after 30s:\n%s", stderr.String())
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "the worker to be ready:\n%s", stderr)
 }
 
 func TestConfigErrors(t *testing.T) {
