@@ -448,13 +448,8 @@ func TestShippedNATSRoutesAreMutualTLS(t *testing.T) {
 	n1 := node("nats-1", certs, "")
 	routeURL := fmt.Sprintf("nats://localhost:%d", n1.ClusterAddr().Port)
 	n2 := node("nats-2", certs, routeURL)
-	deadline := time.Now().Add(10 * time.Second)
-	for n1.NumRoutes() == 0 || n2.NumRoutes() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the two nodes did not form a cluster over TLS")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return n1.NumRoutes() > 0 && n2.NumRoutes() > 0 },
+		"the two nodes to form a cluster over TLS")
 	stranger := node("nats-x", other, routeURL)
 	time.Sleep(time.Second)
 	// n1's route count may still grow as its route pool to n2 forms; what must not exist is a

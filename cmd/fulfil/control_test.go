@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fulfil/fulfil/internal/audit"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 	"github.com/fulfil/fulfil/workflow"
@@ -104,17 +105,10 @@ func TestPauseResumeAndAuditThroughTheCLI(t *testing.T) {
 	if code, out := cli("resume", "--by", "tester"); code != exitOK || !strings.Contains(out, "resumed") {
 		t.Fatalf("resume: exit %d: %s", code, out)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		code, out := cli("status", "pause-1")
-		if code == exitOK && strings.Contains(out, "status      completed") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pause-1 not completed after the resume:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return code == exitOK && strings.Contains(out, "status      completed")
+	}, "pause-1 to complete after the resume")
 	if code, out := cli("audit"); code != exitOK || !strings.Contains(out, "no findings") {
 		t.Errorf("audit of a clean account: exit %d:\n%s", code, out)
 	}
@@ -192,19 +186,13 @@ func TestPauseResumeAndAuditThroughTheCLI(t *testing.T) {
 
 func waitMetric(t *testing.T, httpAddr, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	body := ""
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/metrics")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
-			if strings.Contains(body, want) {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("/metrics never showed %q", want)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(b), want)
+	}, "/metrics to show %q", want)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 )
 
@@ -88,8 +89,7 @@ func TestWorkerWarnsWhenThePartnerIsNotUsable(t *testing.T) {
 				t.Errorf("start-up took %s", took)
 			}
 			var line map[string]any
-			deadline := time.Now().Add(30 * time.Second)
-			for line == nil && time.Now().Before(deadline) {
+			testutil.Eventually(t, 30*time.Second, func() bool {
 				for l := range strings.Lines(stderr.String()) {
 					if strings.Contains(l, "partner API") && strings.Contains(l, "purchases will wait") {
 						if err := json.Unmarshal([]byte(l), &line); err != nil {
@@ -97,11 +97,8 @@ func TestWorkerWarnsWhenThePartnerIsNotUsable(t *testing.T) {
 						}
 					}
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if line == nil {
-				t.Fatal("no warning about the partner")
-			}
+				return line != nil
+			}, "a warning about the partner")
 			msg, _ := line["msg"].(string)
 			if line["level"] != "warn" {
 				t.Errorf("level %v, want warn", line["level"])

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fulfil/fulfil/internal/natsembed"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/partnerclient"
 	"github.com/fulfil/fulfil/partnerclient/partnertest"
 	"github.com/fulfil/fulfil/worker"
@@ -78,33 +79,19 @@ func TestReadyzStoreCannotWrite(t *testing.T) {
 		}
 	}
 	// An idle worker trusts its last successful write for worker.StoreProbeAfter, then probes.
-	deadline := time.Now().Add(worker.StoreProbeAfter + 5*time.Second)
-	for {
-		code, body := readyz()
-		if code == http.StatusServiceUnavailable {
-			if !strings.Contains(body, "idempotency store cannot write: bucket FULFIL_SAGAS") || !strings.Contains(body, "insufficient resources") {
-				t.Errorf("/readyz while full: %q, want it to name the bucket and the error", body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz while full: %d %s, want 503", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var body string
+	testutil.Eventually(t, worker.StoreProbeAfter+5*time.Second, func() bool {
+		var code int
+		code, body = readyz()
+		return code == http.StatusServiceUnavailable
+	}, "/readyz to answer 503 while the store is full")
+	if !strings.Contains(body, "idempotency store cannot write: bucket FULFIL_SAGAS") || !strings.Contains(body, "insufficient resources") {
+		t.Errorf("/readyz while full: %q, want it to name the bucket and the error", body)
 	}
 
 	if err := js.DeleteStream(ctx, "BALLAST"); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		code, body := readyz()
-		if code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz after the store was freed: %d %s", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { code, _ := readyz(); return code == http.StatusOK },
+		"/readyz to answer 200 once the store was freed")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 )
 
@@ -155,13 +156,7 @@ func startHookWorker(t *testing.T, natsAddr, dataDir string, extra ...string) *h
 
 func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, cond, "%s", what)
 }
 
 // completedMsgID reads the Nats-Msg-Id and body of key's completed event from the events stream.

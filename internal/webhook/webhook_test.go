@@ -24,6 +24,7 @@ import (
 
 	"github.com/fulfil/fulfil/internal/metrics"
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/worker"
 )
@@ -200,13 +201,7 @@ func (e *env) start(t *testing.T, cfg Config) (stop func()) {
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, cond, "%s", what)
 }
 
 func TestDeliversSignedResultEvents(t *testing.T) {
