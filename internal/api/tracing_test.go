@@ -16,6 +16,7 @@ import (
 
 	"github.com/fulfil/fulfil/internal/api"
 	"github.com/fulfil/fulfil/internal/natsembed/natstest"
+	"github.com/fulfil/fulfil/internal/testutil"
 	"github.com/fulfil/fulfil/internal/tracing"
 	"github.com/fulfil/fulfil/messages"
 	"github.com/fulfil/fulfil/partnerclient"
@@ -120,20 +121,18 @@ func TestTracedPurchaseOverHTTP(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var saga tracetest.SpanStub
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		for _, s := range exp.GetSpans() {
 			if s.Name == worker.SpanSaga {
-				if s.Parent.SpanID() != server.SpanContext.SpanID() || s.SpanContext.TraceID() != server.SpanContext.TraceID() {
-					t.Errorf("saga span: trace %s, parent %s; want the server span's child", s.SpanContext.TraceID(), s.Parent.SpanID())
-				}
-				return
+				saga = s
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no saga span after 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
+		return false
+	}, "a saga span")
+	if saga.Parent.SpanID() != server.SpanContext.SpanID() || saga.SpanContext.TraceID() != server.SpanContext.TraceID() {
+		t.Errorf("saga span: trace %s, parent %s; want the server span's child", saga.SpanContext.TraceID(), saga.Parent.SpanID())
 	}
 }
 
