@@ -187,7 +187,7 @@ func TestWorkerServesTheHTTPIntake(t *testing.T) {
 	if err := c.checker.Validate("Purchase", []byte(out.String())); err != nil {
 		t.Errorf("status --json does not match the document: %v", err)
 	}
-	out.b.Reset()
+	out.Reset()
 	if code := run(context.Background(), []string{"status", "--nats-listen", natsAddr, "--json", "--raw", "web-1001"}, &out, &errb); code != exitOK ||
 		!strings.Contains(out.String(), `"fingerprint"`) {
 		t.Errorf("status --json --raw: exit %d: %s", code, out.String())

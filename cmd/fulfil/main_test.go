@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,23 +19,8 @@ import (
 	"github.com/fulfil/fulfil/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared test buffer, safe for a writer and a reader at once.
+type syncBuffer = testutil.Buffer
 
 func TestDemoExitsZero(t *testing.T) {
 	var out, errb syncBuffer
@@ -136,7 +120,7 @@ func TestWorkerSubmitStatus(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
 	}
-	out.b.Reset()
+	out.Reset()
 	if code := run(context.Background(), append([]string{"events", "--follow=false", "--key", "cli-1", "--type", "completed"}, common...), &out, &errb); code != exitOK {
 		t.Fatalf("events exit %d: %s", code, errb.String())
 	}
@@ -144,7 +128,7 @@ func TestWorkerSubmitStatus(t *testing.T) {
 	if got := strings.Count(out.String(), "completed  order ZC"); got != 2 {
 		t.Errorf("events printed %d completed events of cli-1, want 2:\n%s", got, out.String())
 	}
-	out.b.Reset()
+	out.Reset()
 	if code := run(context.Background(), append([]string{"dlq", "list"}, common...), &out, &errb); code != exitOK || !strings.Contains(out.String(), "conflict") {
 		t.Errorf("dlq list exit %d:\n%s", code, out.String())
 	}
